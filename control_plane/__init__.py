@@ -1,0 +1,1 @@
+"""Fleetdeck control plane: fleet registry, runtimes, routing, rollouts, the public API."""

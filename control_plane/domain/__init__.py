@@ -1,0 +1,1 @@
+"""Pure domain logic: no framework, no I/O. Data in, decisions out."""
