@@ -1,0 +1,1 @@
+"""The one public HTTP API (FastAPI, under /api/v1)."""
