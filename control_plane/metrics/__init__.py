@@ -1,0 +1,1 @@
+"""metrics implementations behind control_plane.interfaces."""

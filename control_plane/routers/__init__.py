@@ -1,0 +1,1 @@
+"""routers implementations behind control_plane.interfaces."""

@@ -1,0 +1,1 @@
+"""runtimes implementations behind control_plane.interfaces."""
