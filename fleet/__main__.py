@@ -1,0 +1,62 @@
+"""Entry point: ``python -m fleet <service>`` runs one service instance (env per docs/CONTRACTS.md)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import uvicorn
+
+from fleet import SERVICES
+from fleet.kit.logs import configure_logging
+from fleet.kit.sdk import configure_sdk
+from fleet.settings import FleetSettings, SettingsError
+
+USAGE = f"usage: python -m fleet <service>   (services: {', '.join(SERVICES)})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Configure telemetry once, build the service app and serve it until SIGTERM/SIGINT."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr)
+        return 0 if args and args[0] in ("-h", "--help") else 2
+    service = args[0]
+    if service not in SERVICES:
+        print(f"fleet: unknown service {service!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        settings = FleetSettings.from_env(service, os.environ)
+    except SettingsError as exc:
+        print(f"fleet {service}: {exc}", file=sys.stderr)
+        return 2
+
+    configure_logging(service, settings.version, settings.instance_id, level=settings.log_level,
+                      otel_bridge=settings.telemetry)
+    telemetry = configure_sdk(settings)
+    from fleet.services import build_service  # after the SDK, so module-level tracers bind to it
+
+    log = logging.getLogger("fleet")
+    try:
+        app = build_service(settings)
+    except OSError as exc:
+        log.critical("cannot start: %s", exc)
+        telemetry.shutdown()
+        return 1
+    log.info("starting", extra={"host": settings.host, "port": settings.port,
+                                "upstreams": ",".join(f"{k}={v}" for k, v in sorted(settings.upstreams.items())),
+                                "faults": str(settings.faults.to_dict()), "telemetry": settings.telemetry})
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=5, server_header=False)
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        log.info("stopped")
+        telemetry.shutdown()
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
