@@ -1,0 +1,303 @@
+"""HAProxy as the local data plane: renders its config, runs the process, drives its runtime API.
+
+Every service has a listener and a backend ``svc_<service>``; each instance is a dynamic server
+``<version>__<n>`` added, weighted, drained and deleted through the admin socket (no reloads).
+Version percentages become per-server weights with :func:`control_plane.domain.fleet.server_weights`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Mapping, Sequence
+
+from control_plane import procs
+from control_plane.domain.fleet import Endpoint, Manifest, server_weights
+from control_plane.errors import ConfigError, DependencyMissing, NotFoundError, PermanentError, TemporaryError
+from control_plane.settings import Settings
+
+log = logging.getLogger(__name__)
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "haproxy" / "haproxy.cfg.tmpl"
+BLOCK_MARK = "#@@ per service"
+INSTALL_HINT = "install it with: apt-get install haproxy"
+
+
+def backend_name(service: str) -> str:
+    return f"svc_{service}"
+
+
+def server_name(service: str, instance_id: str) -> str:
+    """``cart-v2-1`` → ``v2__1`` (the version may itself contain dashes; the ordinal never does)."""
+    rest = instance_id[len(service) + 1:] if instance_id.startswith(service + "-") else instance_id
+    version, _, ordinal = rest.rpartition("-")
+    return f"{version}__{ordinal}"
+
+
+def version_of_server(name: str) -> str:
+    return name.rpartition("__")[0]
+
+
+def render_config(settings: Settings, manifest: Manifest, admin_socket: Path, template: Path = TEMPLATE) -> str:
+    """The HAProxy config for ``manifest``: stats/exporter, edge, one listener + backend per service."""
+    text = template.read_text()
+    head, _, block = text.partition(BLOCK_MARK + "\n")
+    edge = next((s.name for s in manifest.services.values() if s.edge), manifest.order[0])
+    common = {"host": settings.host, "admin_socket": str(admin_socket), "stats_port": settings.haproxy_stats_port,
+              "edge_port": settings.edge_port, "edge_service": edge}
+    parts = [Template(head).substitute(common)]
+    for name in manifest.order:
+        sdef = manifest.services[name]
+        parts.append(Template(block).substitute(common, service=name,
+                                                listener_port=settings.listener_port(sdef.index)))
+    return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server of a backend as HAProxy reports it."""
+
+    name: str
+    addr: str
+    port: int
+    weight: int
+    admin_state: int  # bit flags; 0 = ready, 1/2/4... = maintenance, 8 = drain
+    op_state: int  # 0 stopped, 1 starting, 2 running, 3 stopping
+
+
+def parse_servers_state(text: str) -> list[ServerState]:
+    """Parse the output of ``show servers state <backend>``."""
+    header: list[str] = []
+    out: list[ServerState] = []
+    for line in text.splitlines():
+        if line.startswith("# "):
+            header = line[2:].split()
+            continue
+        if not line.strip() or not header or line.strip() == "1":
+            continue
+        row = dict(zip(header, line.split()))
+        if "srv_name" not in row:
+            continue
+        out.append(ServerState(row["srv_name"], row.get("srv_addr", ""), int(row.get("srv_port", 0) or 0),
+                               int(row.get("srv_uweight", 0) or 0), int(row.get("srv_admin_state", 0) or 0),
+                               int(row.get("srv_op_state", 0) or 0)))
+    return out
+
+
+class HAProxyRouter:
+    """The Router for HAProxy, plus start/stop of the HAProxy process itself."""
+
+    def __init__(self, settings: Settings, manifest: Manifest, *, check_inter_ms: int = 2000) -> None:
+        self.settings = settings
+        self.manifest = manifest
+        self.dir = Path(settings.state_dir) / "haproxy"
+        self.config_path = self.dir / "haproxy.cfg"
+        self.socket_path = self.dir / "admin.sock"
+        self.pid_path = self.dir / "haproxy.pid"
+        self.log_path = Path(settings.state_dir) / "logs" / "haproxy.log"
+        self._check_inter = check_inter_ms
+        self._weights: dict[str, dict[str, int]] = {}
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    # --- process ----------------------------------------------------------------------------------
+    def binary(self) -> str:
+        found = shutil.which(self.settings.haproxy_bin)
+        if not found:
+            raise DependencyMissing(f"HAProxy ({self.settings.haproxy_bin!r}) is not installed; {INSTALL_HINT}",
+                                    details={"binary": self.settings.haproxy_bin})
+        return found
+
+    def write_config(self) -> Path:
+        """Render, write and validate the config with ``haproxy -c``."""
+        binary = self.binary()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(render_config(self.settings, self.manifest, self.socket_path))
+        res = subprocess.run([binary, "-c", "-q", "-f", str(self.config_path)], capture_output=True, text=True,
+                             timeout=30)
+        if res.returncode != 0:
+            raise ConfigError(f"haproxy -c rejected {self.config_path}: {(res.stderr or res.stdout).strip()}")
+        return self.config_path
+
+    @property
+    def pid(self) -> int | None:
+        if self._proc is not None:
+            return self._proc.pid
+        try:
+            return int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def ports(self) -> list[tuple[str, int]]:
+        s = self.settings
+        out = [("FLEETDECK_EDGE_PORT", s.edge_port), ("FLEETDECK_HAPROXY_STATS_PORT", s.haproxy_stats_port)]
+        out += [("FLEETDECK_LISTENER_PORT_BASE", s.listener_port(self.manifest.services[n].index))
+                for n in self.manifest.order]
+        return out
+
+    def stop_stale(self) -> None:
+        """Stop an HAProxy an earlier control plane left behind with this state dir."""
+        pid = self.pid
+        if pid and procs.pid_alive(pid) and str(self.config_path) in procs.process_cmdline(pid):
+            log.info("stopping the HAProxy (pid %d) left by an earlier control plane", pid)
+            procs.stop_pids([pid], grace=5.0)
+        self.pid_path.unlink(missing_ok=True)
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Start HAProxy in its own session and wait until its admin socket answers."""
+        binary = self.binary()
+        self.stop_stale()
+        procs.check_ports_free(self.ports(), self.settings.host)
+        self.write_config()
+        self.socket_path.unlink(missing_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen([binary, "-db", "-f", str(self.config_path)], stdout=out,
+                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                          start_new_session=True)
+        self.pid_path.write_text(str(self._proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                tail = self.log_path.read_text(errors="replace")[-800:]
+                raise PermanentError(f"HAProxy exited at start (code {self._proc.returncode}): {tail.strip()}")
+            try:
+                self.command("show info")
+                log.info("HAProxy up (pid %d), edge on %s:%d", self._proc.pid, self.settings.host,
+                         self.settings.edge_port)
+                return
+            except TemporaryError:
+                time.sleep(0.05)
+        self.stop()
+        raise PermanentError(f"HAProxy did not open its admin socket within {timeout:.0f}s (see {self.log_path})")
+
+    def running(self) -> bool:
+        return procs.pid_alive(self.pid)
+
+    def stop(self, grace: float = 5.0) -> None:
+        pid = self.pid
+        if pid:
+            procs.stop_pids([pid], grace=grace, reap=self._reap)
+        self._reap()
+        self._proc = None
+        self.pid_path.unlink(missing_ok=True)
+
+    def _reap(self) -> None:
+        if self._proc is not None:
+            self._proc.poll()
+
+    # --- runtime API -----------------------------------------------------------------------------
+    def command(self, cmd: str, timeout: float = 5.0) -> str:
+        """Send one command on the admin socket and return its answer."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(str(self.socket_path))
+                sock.sendall(cmd.encode() + b"\n")
+                chunks = []
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        break
+                    chunks.append(data)
+        except OSError as exc:
+            raise TemporaryError(f"HAProxy admin socket {self.socket_path} unreachable: {exc}") from exc
+        answer = b"".join(chunks).decode(errors="replace")
+        lowered = answer.lower()
+        if any(marker in lowered for marker in ("unknown command", "no such", "not found", "require",
+                                                "error", "invalid", "cannot", "unexpected")):
+            if not answer.startswith("1\n# "):  # server state dumps are never errors
+                raise PermanentError(f"HAProxy refused {cmd!r}: {answer.strip()}")
+        return answer
+
+    def servers(self, service: str) -> list[ServerState]:
+        self.manifest.get(service)
+        return parse_servers_state(self.command(f"show servers state {backend_name(service)}"))
+
+    # --- Router protocol -------------------------------------------------------------------------
+    def sync_endpoints(self, service: str, endpoints: Mapping[str, Sequence[Endpoint]]) -> None:
+        with self._lock:
+            be = backend_name(service)
+            current = {s.name: s for s in self.servers(service)}
+            wanted = {server_name(service, ep.instance_id): ep for eps in endpoints.values() for ep in eps}
+            weights = self._server_weights(service, {v: len(eps) for v, eps in endpoints.items()})
+            for name, state in current.items():
+                if name not in wanted:
+                    self._delete(be, name)
+            for name, ep in wanted.items():
+                w = weights.get(version_of_server(name), 0)
+                state = current.get(name)
+                if state is not None and (state.addr != ep.host or state.port != ep.port):
+                    self._delete(be, name)
+                    state = None
+                if state is None:
+                    self.command(f"add server {be}/{name} {ep.host}:{ep.port} weight {w} check "
+                                 f"inter {self._check_inter} fall 2 rise 1")
+                    self.command(f"enable health {be}/{name}")
+                    self.command(f"enable server {be}/{name}")
+                else:
+                    if state.admin_state != 0:
+                        self.command(f"set server {be}/{name} state ready")
+                    if state.weight != w:
+                        self.command(f"set server {be}/{name} weight {w}")
+
+    def set_weights(self, service: str, weights: Mapping[str, int]) -> None:
+        with self._lock:
+            self.manifest.get(service)
+            self._weights[service] = {v: int(w) for v, w in weights.items()}
+            be = backend_name(service)
+            servers = [s for s in self.servers(service) if not s.admin_state & ~8]
+            counts: dict[str, int] = {}
+            for s in servers:
+                counts[version_of_server(s.name)] = counts.get(version_of_server(s.name), 0) + 1
+            per_server = self._server_weights(service, counts)
+            for s in servers:
+                w = per_server.get(version_of_server(s.name), 0)
+                if s.weight != w:
+                    self.command(f"set server {be}/{s.name} weight {w}")
+
+    def weights(self, service: str) -> dict[str, int]:
+        """Percentages per version computed from the weights HAProxy actually has."""
+        totals: dict[str, int] = {}
+        for s in self.servers(service):
+            if s.admin_state & ~8:  # in maintenance: not taking traffic
+                continue
+            totals[version_of_server(s.name)] = totals.get(version_of_server(s.name), 0) + s.weight
+        grand = sum(totals.values())
+        return {v: (round(100 * w / grand) if grand else 0) for v, w in sorted(totals.items())}
+
+    def drain(self, service: str, instance_id: str) -> None:
+        name = server_name(service, instance_id)
+        try:
+            self.command(f"set server {backend_name(service)}/{name} state drain")
+        except PermanentError as exc:
+            raise NotFoundError(f"{service} has no server {name} in HAProxy") from exc
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _server_weights(self, service: str, counts: Mapping[str, int]) -> dict[str, int]:
+        pct = dict(self._weights.get(service, {}))
+        live = [v for v, n in counts.items() if n]
+        if not any(pct.get(v, 0) for v in counts):
+            # No weights set for what runs (a fresh service): share equally rather than answer 503.
+            pct = {v: 1 for v in live}
+        return server_weights({v: pct.get(v, 0) for v in counts}, counts)
+
+    def _delete(self, backend: str, name: str) -> None:
+        self.command(f"set server {backend}/{name} state maint")
+        try:
+            self.command(f"shutdown sessions server {backend}/{name}")
+        except PermanentError:
+            pass
+        for _ in range(50):
+            try:
+                self.command(f"del server {backend}/{name}")
+                return
+            except PermanentError:
+                time.sleep(0.05)  # connections still closing
+        log.warning("HAProxy kept %s/%s (still has connections); left in maintenance", backend, name)
