@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from control_plane.api.context import AppContext
 
 # Route modules in control_plane/api/routes, each exposing `router`. Add yours here.
-ROUTE_MODULES: list[str] = []
+ROUTE_MODULES: list[str] = ["fleet", "sd", "metrics"]
 
 
 def create_app(ctx: AppContext) -> FastAPI:
