@@ -11,7 +11,7 @@ import uvicorn
 from fleet import SERVICES
 from fleet.kit.logs import configure_logging
 from fleet.kit.sdk import configure_sdk
-from fleet.settings import FleetSettings, SettingsError
+from fleet.kit.settings import FleetSettings, SettingsError
 
 USAGE = f"usage: python -m fleet <service>   (services: {', '.join(SERVICES)})"
 

@@ -28,7 +28,7 @@ from fleet.kit.errors import error_response, install_error_handlers
 from fleet.kit.faults import FaultConfig, FaultConfigError, FaultInjector
 from fleet.kit.metrics import FleetMetrics
 from fleet.kit.upstream import Upstreams
-from fleet.settings import FleetSettings
+from fleet.kit.settings import FleetSettings
 
 _log = logging.getLogger("fleet.access")
 _tracer = trace.get_tracer("fleet.kit")
@@ -65,8 +65,9 @@ def create_app(service_name: str, *, settings: FleetSettings | None = None, rout
     ``transport`` replaces the network for upstream calls (tests pass an ``httpx.MockTransport``);
     ``registry`` defaults to a fresh ``CollectorRegistry`` per app.
     """
-    settings = settings or FleetSettings(service=service_name, instance_id=f"{service_name}-v1-0")
-    metrics = FleetMetrics(service_name, settings.version, settings.instance_id, registry)
+    settings = settings or FleetSettings(service=service_name)
+    instance = settings.instance_id or f"{service_name}-{settings.version}-0"
+    metrics = FleetMetrics(service_name, settings.version, instance, registry)
     kit = ServiceKit(settings=settings, metrics=metrics, faults=FaultInjector(settings.faults),
                      upstreams=Upstreams(settings.upstreams, transport=transport))
     shutdown_hooks = list(on_shutdown)
@@ -107,7 +108,7 @@ def _kit_router() -> APIRouter:
     async def readyz(request: Request) -> Response:
         kit = kit_of(request)
         s = kit.settings
-        body = {"service": s.service, "version": s.version, "instance": s.instance_id}
+        body = {"service": s.service, "version": s.version, "instance": kit.metrics.instance}
         return JSONResponse(body, status_code=200 if kit.ready else 503)
 
     @router.get("/metrics", include_in_schema=False)

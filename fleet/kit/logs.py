@@ -104,8 +104,9 @@ def configure_logging(service: str, version: str, instance: str, *, level: str =
     if otel_bridge:
         root.addHandler(OtelLogBridge())
     root.setLevel(level)
-    for noisy in ("uvicorn.access",):  # the kit logs each request itself, with trace ids
-        logging.getLogger(noisy).disabled = True
+    logging.getLogger("uvicorn.access").disabled = True  # the kit logs each request itself, with trace ids
+    for chatty in ("httpx", "httpcore"):  # one line per upstream call adds nothing the client span lacks
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         lg = logging.getLogger(name)
         lg.handlers = []

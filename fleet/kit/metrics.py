@@ -23,6 +23,7 @@ class FleetMetrics:
     def __init__(self, service: str, version: str, instance: str, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry()
         self._base = (service, version, instance)
+        self.instance = instance
         self.requests = Counter("fleet_http_requests_total", "HTTP requests handled (probes excluded)",
                                 ["service", "version", "instance", "route", "method", "code"],
                                 registry=self.registry)

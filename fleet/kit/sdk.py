@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from fleet.settings import FleetSettings
+from fleet.kit.settings import FleetSettings
 
 _log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 from fastapi import FastAPI
 
 from fleet import SERVICES
-from fleet.settings import FleetSettings
+from fleet.kit.settings import FleetSettings
 
 
 def builder(service: str) -> Callable[..., FastAPI]:

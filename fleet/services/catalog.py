@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fleet.kit import NotFound, create_app
 from fleet.kit.db import open_db
 from fleet.services.catalog_data import PRODUCTS
-from fleet.settings import FleetSettings
+from fleet.kit.settings import FleetSettings
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
