@@ -1,0 +1,1 @@
+"""The collectors' HTTP surface: OTLP receiver, query API, live tail and /metrics."""

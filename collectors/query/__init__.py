@@ -1,0 +1,1 @@
+"""Pure query logic: trace trees, critical path, service graph and RED maths. No I/O."""

@@ -1,0 +1,1 @@
+"""The telemetry store: SQLite (WAL) in a file by default, PostgreSQL by URL, through SQLAlchemy."""
