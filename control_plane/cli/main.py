@@ -12,7 +12,7 @@ import sys
 
 from control_plane.errors import FleetdeckError
 
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["local"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,356 @@
+"""The control-plane process of local mode: ``python -m control_plane.daemon``.
+
+Starts, in order: the store (migrations), HAProxy, the collectors, Prometheus, the fleet (desired
+state from the store, seeded from deploy/fleet.yaml on a first start; live instances re-adopted),
+the reconcile loop (a background thread) and the API (uvicorn, in the main thread); then the load
+generator once the fleet is ready. SIGTERM or SIGINT stops everything in reverse order. Every
+process it starts has a pidfile in the state dir, so :func:`stop_leftovers` can clean up after a
+control plane that was killed without a chance to stop its children.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import httpx
+
+from control_plane import procs
+from control_plane.api.app import create_app
+from control_plane.api.context import AppContext
+from control_plane.domain.fleet import Health
+from control_plane.errors import FleetdeckError
+from control_plane.fleet_service import FleetService
+from control_plane.manifest import load_manifest
+from control_plane.metrics.local_prometheus import LocalPrometheus
+from control_plane.metrics.prometheus import PrometheusMetrics
+from control_plane.routers.haproxy import HAProxyRouter
+from control_plane.runtimes.local import LocalRuntime
+from control_plane.settings import RouterKind, RuntimeKind, Settings, load_settings
+from control_plane.store import migrate
+from control_plane.store.db import make_engine, make_sessionmaker
+from control_plane.store.fleet_repo import FleetRepo
+
+log = logging.getLogger("control_plane.daemon")
+PIDFILE = "daemon.pid"
+RECONCILE_INTERVAL_S = 1.0
+
+
+def module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class ChildProcess:
+    """A helper process (collectors, load generator) with a pidfile and a log file in the state dir."""
+
+    def __init__(self, name: str, argv: list[str], state_dir: Path, env: Mapping[str, str]) -> None:
+        self.name, self.argv, self.env = name, argv, dict(env)
+        self.pid_path = state_dir / "run" / f"{name}.pid"
+        self.log_path = state_dir / "logs" / f"{name}.log"
+        self._proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.pid_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            self._proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, start_new_session=True,
+                                          cwd=Path(__file__).resolve().parents[1])
+        self.pid_path.write_text(str(self._proc.pid))
+        log.info("started %s (pid %d)", self.name, self._proc.pid)
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self._proc is not None:
+            procs.stop_pids([self._proc.pid], grace=grace, reap=lambda: self._proc.poll() if self._proc else None)
+            self._proc = None
+        self.pid_path.unlink(missing_ok=True)
+
+
+def wait_http(url: str, timeout: float, alive: Any = None) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            return False
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+class Daemon:
+    """Owns every part of a local control plane; ``run`` blocks until SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings, base_env: Mapping[str, str], *, python: str = sys.executable) -> None:
+        if settings.runtime is not RuntimeKind.LOCAL or settings.router is not RouterKind.HAPROXY:
+            raise FleetdeckError(f"the local daemon runs runtime=local and router=haproxy, not "
+                                 f"{settings.runtime.value}/{settings.router.value}")
+        self.settings = settings
+        self.state_dir = Path(settings.state_dir).resolve()
+        self.base_env = dict(base_env)
+        self.python = python
+        self.manifest, self.initial = load_manifest(settings.fleet_manifest, settings.default_replicas)
+        self.router = HAProxyRouter(settings, self.manifest)
+        self.prometheus = LocalPrometheus(settings)
+        self.collectors: ChildProcess | None = None
+        self.loadgen: ChildProcess | None = None
+        self.runtime: LocalRuntime | None = None
+        self.fleet: FleetService | None = None
+        self._stop = threading.Event()
+        self._loop: threading.Thread | None = None
+        self._server: Any = None
+        self._owns_state = False  # set once our pidfile is written: only then may stop() touch pidfiles
+
+    # --- start ------------------------------------------------------------------------------------
+    def _check_ports(self) -> None:
+        s = self.settings
+        ports = [("FLEETDECK_API_PORT", s.api_port), ("FLEETDECK_PROMETHEUS_PORT", s.prometheus_port)]
+        if module_exists("collectors.__main__"):
+            ports.append(("FLEETDECK_COLLECTOR_PORT", s.collector_port))
+        ports += self.router.ports()
+        procs.check_ports_free(ports, s.host)
+        seen: dict[int, str] = {}
+        for name, port in ports:
+            if port in seen and not (name == seen[port] == "FLEETDECK_LISTENER_PORT_BASE"):
+                raise FleetdeckError(f"{name} and {seen[port]} both use port {port}")
+            seen[port] = name
+
+    def start(self) -> None:
+        s = self.settings
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        other = running_daemon_pid(s)
+        if other is not None and other != os.getpid():
+            raise FleetdeckError(f"a control plane (pid {other}) already runs with state dir {self.state_dir}")
+        (self.state_dir / PIDFILE).write_text(str(os.getpid()))
+        self._owns_state = True
+        self.router.binary()
+        self.prometheus.binary()
+        stop_leftovers(s, include_instances=False)
+        self._check_ports()
+        migrate.upgrade(s.control_db_url)
+        sessions = make_sessionmaker(make_engine(s.control_db_url))
+        repo = FleetRepo(sessions)
+        self.router.start()
+        otlp = self._start_collectors()
+        self.prometheus.start()
+        static = [{"targets": [f"{s.host}:{s.haproxy_stats_port}"], "labels": {"job": "haproxy"}},
+                  {"targets": [f"{s.host}:{s.api_port}"], "labels": {"job": "control-plane"}}]
+        if otlp:
+            static.append({"targets": [f"{s.host}:{s.collector_port}"], "labels": {"job": "collectors"}})
+        self.runtime = LocalRuntime(self.manifest, repo, self.state_dir, listener_port=s.listener_port,
+                                    router=self.router, otlp_endpoint=otlp, base_env=self.base_env,
+                                    python=self.python)
+        metrics = PrometheusMetrics(self.prometheus.url)
+        self.fleet = FleetService(s, self.manifest, repo, self.runtime, self.router, metrics,
+                                  initial=self.initial, static_targets=static)
+        if self.fleet.bootstrap():
+            log.info("first start: deployed %s of every service from %s", self.initial.version, s.fleet_manifest)
+        self.runtime.adopt()
+        self.fleet.start()
+        self.ctx = AppContext(settings=s, sessions=sessions, fleet=self.fleet, metrics=metrics,
+                              collectors_url=f"http://{s.host}:{s.collector_port}" if otlp else "")
+        self._bootstrap_auth()
+        self._loop = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
+        self._loop.start()
+        if s.loadgen:
+            threading.Thread(target=self._start_loadgen_when_ready, name="loadgen-start", daemon=True).start()
+
+    def _bootstrap_auth(self) -> None:
+        if not module_exists("control_plane.api.bootstrap"):
+            return
+        from control_plane.api.bootstrap import bootstrap
+
+        bootstrap(self.ctx, emit=lambda line: print(line, flush=True))
+
+    def _start_collectors(self) -> str | None:
+        s = self.settings
+        if not module_exists("collectors.__main__"):
+            log.warning("the collectors module is not installed; running without traces and logs")
+            return None
+        self.collectors = ChildProcess("collectors", [self.python, "-m", "collectors", "--host", s.host, "--port",
+                                                      str(s.collector_port), "--db-url", s.telemetry_store_url],
+                                       self.state_dir, self.base_env)
+        self.collectors.start()
+        if not wait_http(f"http://{s.host}:{s.collector_port}/healthz", 30, self.collectors.alive):
+            log.warning("the collectors did not become ready (see %s); running without them",
+                        self.collectors.log_path)
+            self.collectors.stop()
+            self.collectors = None
+            return None
+        return f"http://{s.host}:{s.collector_port}"
+
+    def _start_loadgen_when_ready(self) -> None:
+        if not module_exists("fleet.loadgen.__main__"):
+            log.warning("the load generator (fleet.loadgen) is not installed; no shoppers")
+            return
+        deadline = time.monotonic() + 300
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            if self.all_ready():
+                break
+            self._stop.wait(1.0)
+        if self._stop.is_set():
+            return
+        s = self.settings
+        self.loadgen = ChildProcess("loadgen", [self.python, "-m", "fleet.loadgen", "--target",
+                                                f"http://{s.host}:{s.edge_port}", "--rate", f"{s.loadgen_rate:g}",
+                                                "--duration", "0"], self.state_dir, self.base_env)
+        self.loadgen.start()
+
+    def all_ready(self) -> bool:
+        insts = self.runtime.instances() if self.runtime else []
+        return bool(insts) and all(i.health is Health.READY for i in insts)
+
+    def _reconcile_loop(self) -> None:
+        assert self.runtime is not None
+        while not self._stop.is_set():
+            try:
+                if not self.router.running():
+                    log.warning("HAProxy is gone; starting it again")
+                    self.router.start()
+                    self.runtime.resync_router()
+                    if self.fleet is not None:
+                        self.fleet.start()
+                self.runtime.reconcile_once()
+            except Exception:  # the loop must survive anything one pass throws; logged with its traceback
+                log.exception("reconcile pass failed")
+            self.runtime.wake.wait(RECONCILE_INTERVAL_S)
+            self.runtime.wake.clear()
+
+    # --- serve and stop ---------------------------------------------------------------------------
+    def serve(self) -> None:
+        import uvicorn
+
+        app = create_app(self.ctx)
+        if not any(getattr(r, "path", None) == "/metrics" for r in app.routes):
+            from prometheus_client import make_asgi_app
+
+            app.mount("/metrics", make_asgi_app())
+        config = uvicorn.Config(app, host=self.settings.host, port=self.settings.api_port, log_level="warning",
+                                access_log=False)
+        self._server = uvicorn.Server(config)
+        self._server.run()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.should_exit = True
+
+    def stop(self) -> None:
+        """Stop everything this daemon started, in reverse order."""
+        self._stop.set()
+        if not self._owns_state:
+            return
+        if self.runtime is not None:
+            self.runtime.wake.set()
+        if self._loop is not None:
+            self._loop.join(timeout=30)
+        if self.loadgen is not None:
+            self.loadgen.stop(grace=5)
+        if self.runtime is not None:
+            self.runtime.shutdown()
+        self.prometheus.stop()
+        if self.collectors is not None:
+            self.collectors.stop()
+        self.router.stop()
+        (self.state_dir / PIDFILE).unlink(missing_ok=True)
+        log.info("control plane stopped")
+
+
+def running_daemon_pid(settings: Settings) -> int | None:
+    """The pid of the live daemon of this state dir, if any."""
+    try:
+        pid = int((Path(settings.state_dir).resolve() / PIDFILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if procs.pid_alive(pid) and "control_plane.daemon" in " ".join(procs.process_cmdline(pid)):
+        return pid
+    return None
+
+
+def leftover_pids(settings: Settings, include_instances: bool = True) -> list[int]:
+    """Live pids of processes a control plane with this state dir started (from pidfiles and the store)."""
+    state = Path(settings.state_dir).resolve()
+    files = [state / "haproxy" / "haproxy.pid", state / "prometheus" / "prometheus.pid",
+             state / "run" / "collectors.pid", state / "run" / "loadgen.pid"]
+    pids: list[int] = []
+    for f in files:
+        try:
+            pid = int(f.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if procs.pid_alive(pid):
+            pids.append(pid)
+    db_file = settings.control_db_url.removeprefix("sqlite:///")
+    if include_instances and (not settings.control_db_url.startswith("sqlite") or Path(db_file).exists()):
+        try:
+            repo = FleetRepo(make_sessionmaker(make_engine(settings.control_db_url)))
+            for rec in repo.instances():
+                if rec.pid and procs.pid_alive(rec.pid) and \
+                        procs.process_env(rec.pid).get("FLEET_INSTANCE_ID") == rec.id:
+                    pids.append(rec.pid)
+        except Exception as exc:  # a store that cannot be read must not stop the cleanup of the rest
+            log.warning("cannot read instance records: %s", exc)
+    return pids
+
+
+def stop_leftovers(settings: Settings, include_instances: bool = True) -> list[int]:
+    """Stop what an earlier control plane left running; returns the pids it stopped."""
+    pids = leftover_pids(settings, include_instances)
+    if pids:
+        log.info("stopping %d process(es) left by an earlier control plane: %s", len(pids), pids)
+        procs.stop_pids(pids, grace=5.0)
+    return pids
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        settings = load_settings()
+        daemon = Daemon(settings, os.environ)
+    except FleetdeckError as exc:
+        print(f"fleetdeck: {exc.message}", file=sys.stderr)
+        return 1
+
+    started = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if not started.is_set():
+            raise SystemExit(128 + signum)
+        daemon.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.start()
+        started.set()
+        daemon.serve()
+        return 0
+    except FleetdeckError as exc:
+        print(f"fleetdeck: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        daemon.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
