@@ -1,0 +1,1 @@
+"""Fleetdeck web dashboard (Reflex): a pure client of the control-plane API."""

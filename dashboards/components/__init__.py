@@ -1,0 +1,1 @@
+"""Pure functions returning Reflex components (no state of their own)."""

@@ -1,0 +1,1 @@
+"""Route functions: each composes components for one page; all state is in ``dashboards.state``."""
