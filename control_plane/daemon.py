@@ -209,7 +209,7 @@ class Daemon:
         s = self.settings
         self.loadgen = ChildProcess("loadgen", [self.python, "-m", "fleet.loadgen", "--target",
                                                 f"http://{s.host}:{s.edge_port}", "--rate", f"{s.loadgen_rate:g}",
-                                                "--duration", "0"], self.state_dir, self.base_env)
+                                                "--duration", "86400"], self.state_dir, self.base_env)
         self.loadgen.start()
 
     def all_ready(self) -> bool:

@@ -228,7 +228,9 @@ class FleetService:
         buckets = f"fleet_http_request_duration_seconds_bucket{{{selector}}}"
         out = {
             "rps": f"sum by ({by}) (rate({reqs}[{window}]))",
-            "error_ratio": (f"sum by ({by}) (rate(fleet_http_requests_total{{{selector},code=~\"5..\"}}[{window}]))"
+            # "or total * 0": a version with no 5xx yet has no error series; its ratio is 0, not missing.
+            "error_ratio": (f"(sum by ({by}) (rate(fleet_http_requests_total{{{selector},code=~\"5..\"}}[{window}]))"
+                            f" or sum by ({by}) (rate({reqs}[{window}])) * 0)"
                             f" / sum by ({by}) (rate({reqs}[{window}]))"),
         }
         for name, q in QUANTILES.items():

@@ -52,7 +52,7 @@ class PrometheusMetrics:
             raise TemporaryError(f"Prometheus query failed: {message}", delay=2.0) from exc
 
     def instant(self, promql: str, at: datetime | None = None) -> list[Sample]:
-        params = {"timeout": f"{self._timeout}s"}
+        params = {"timeout": f"{self._timeout:g}s"}
         if at is not None:
             params["time"] = str(at.timestamp())
         result = self._call(self._prom.custom_query, promql, params=params)
@@ -65,7 +65,7 @@ class PrometheusMetrics:
 
     def range_query(self, promql: str, start: datetime, end: datetime, step_s: float) -> list[Series]:
         result = self._call(self._prom.custom_query_range, promql, start_time=start, end_time=end,
-                            step=f"{step_s:g}s", params={"timeout": f"{self._timeout}s"})
+                            step=f"{step_s:g}s", params={"timeout": f"{self._timeout:g}s"})
         out: list[Series] = []
         for item in result or []:
             points = [(float(ts), _value(v)) for ts, v in item.get("values", [])]
