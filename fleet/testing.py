@@ -153,3 +153,42 @@ class LocalFleet:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class RoutingTransport(httpx.AsyncBaseTransport):
+    """Sends each request to the in-process ASGI app registered for its ``host:port`` (no sockets)."""
+
+    def __init__(self) -> None:
+        self._apps: dict[str, httpx.ASGITransport] = {}
+
+    def register(self, netloc: str, app: object) -> None:
+        self._apps[netloc] = httpx.ASGITransport(app=app, raise_app_exceptions=False)  # type: ignore[arg-type]
+
+    def unregister(self, netloc: str) -> None:
+        self._apps.pop(netloc, None)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        target = self._apps.get(request.url.netloc.decode())
+        if target is None:
+            raise httpx.ConnectError(f"nothing listens on {request.url.netloc.decode()}", request=request)
+        return await target.handle_async_request(request)
+
+
+def in_process_fleet(data_dir: Path, **kit_options: object) -> tuple[dict[str, object], RoutingTransport, dict[str, str]]:
+    """Every service built in this process, calling each other through a RoutingTransport.
+
+    Returns (apps by service, the transport, base URL by service). Service ``s`` answers on
+    ``http://127.0.0.1:<9001+i>`` for the transport only: nothing listens on a real port.
+    """
+    from fleet.kit.settings import FleetSettings
+    from fleet.services import build_service
+
+    transport = RoutingTransport()
+    urls = {s: f"http://127.0.0.1:{9001 + i}" for i, s in enumerate(START_ORDER)}
+    apps: dict[str, object] = {}
+    for s in START_ORDER:
+        ups = {u: urls[u] for u in UPSTREAMS.get(s, ())}
+        settings = FleetSettings(service=s, instance_id=f"{s}-v1-1", data_dir=data_dir / s, upstreams=ups)
+        apps[s] = build_service(settings, transport=transport, **kit_options)
+        transport.register(urls[s].removeprefix("http://"), apps[s])
+    return apps, transport, urls

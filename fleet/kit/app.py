@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry
+from starlette.routing import BaseRoute, Match
 
 from fleet.kit.errors import error_response, install_error_handlers
 from fleet.kit.faults import FaultConfig, FaultConfigError, FaultInjector
@@ -31,7 +32,6 @@ from fleet.kit.upstream import Upstreams
 from fleet.kit.settings import FleetSettings
 
 _log = logging.getLogger("fleet.access")
-_tracer = trace.get_tracer("fleet.kit")
 
 PROBE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 CONTROL_PREFIX = "/_fleet/"  # fault control: never counted, never faulted (so a 100% error rate can be undone)
@@ -47,6 +47,7 @@ class ServiceKit:
     metrics: FleetMetrics
     faults: FaultInjector
     upstreams: Upstreams
+    tracer: trace.Tracer
     ready: bool = False
     exit: Callable[[int], None] = field(default=os._exit)  # replaced in tests; os._exit makes a crash real
 
@@ -59,17 +60,20 @@ def kit_of(request: Request) -> ServiceKit:
 
 def create_app(service_name: str, *, settings: FleetSettings | None = None, routers: Sequence[APIRouter] = (),
                transport: httpx.AsyncBaseTransport | None = None, registry: CollectorRegistry | None = None,
-               on_shutdown: Iterable[Callable[[], Awaitable[None] | None]] = ()) -> FastAPI:
+               on_shutdown: Iterable[Callable[[], Awaitable[None] | None]] = (),
+               tracer_provider: trace.TracerProvider | None = None) -> FastAPI:
     """Build a fleet service app with telemetry, probes and faults; ``routers`` hold the service's own routes.
 
     ``transport`` replaces the network for upstream calls (tests pass an ``httpx.MockTransport``);
-    ``registry`` defaults to a fresh ``CollectorRegistry`` per app.
+    ``registry`` defaults to a fresh ``CollectorRegistry`` per app; ``tracer_provider`` to the global
+    one (the entry point installs the SDK; tests pass a provider with an in-memory exporter).
     """
+    tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("fleet.kit")
     settings = settings or FleetSettings(service=service_name)
     instance = settings.instance_id or f"{service_name}-{settings.version}-0"
     metrics = FleetMetrics(service_name, settings.version, instance, registry)
     kit = ServiceKit(settings=settings, metrics=metrics, faults=FaultInjector(settings.faults),
-                     upstreams=Upstreams(settings.upstreams, transport=transport))
+                     upstreams=Upstreams(settings.upstreams, transport=transport, tracer=tracer), tracer=tracer)
     shutdown_hooks = list(on_shutdown)
 
     @asynccontextmanager
@@ -89,10 +93,11 @@ def create_app(service_name: str, *, settings: FleetSettings | None = None, rout
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.kit = kit
     install_error_handlers(app)
-    app.include_router(_kit_router())
-    for router in routers:
+    all_routers = [_kit_router(), *routers]
+    for router in all_routers:
         app.include_router(router)
-    app.add_middleware(TelemetryAndFaultsMiddleware, kit=kit)
+    resolver = RouteResolver([r for router in all_routers for r in router.routes])
+    app.add_middleware(TelemetryAndFaultsMiddleware, kit=kit, resolver=resolver)
     kit.ready = True  # construction opened the store; lifespan keeps the flag honest on shutdown
     return app
 
@@ -138,12 +143,31 @@ def _kit_router() -> APIRouter:
     return router
 
 
+class RouteResolver:
+    """Finds the route template of a request before the app runs, so injected faults and real answers
+    are labelled alike (``/products/{product_id}``, never the raw path: bounded label values)."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self._routes = list(routes)
+
+    def __call__(self, scope: dict[str, Any]) -> str:
+        partial = None
+        for route in self._routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return str(getattr(route, "path", "unmatched"))
+            if match is Match.PARTIAL and partial is None:
+                partial = route
+        return str(getattr(partial, "path", "unmatched")) if partial is not None else "unmatched"
+
+
 class TelemetryAndFaultsMiddleware:
     """Pure ASGI middleware: server span, metrics, access log and faults for every counted request."""
 
-    def __init__(self, app: Any, kit: ServiceKit) -> None:
+    def __init__(self, app: Any, kit: ServiceKit, resolver: RouteResolver) -> None:
         self.app = app
         self.kit = kit
+        self.resolver = resolver
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -152,6 +176,7 @@ class TelemetryAndFaultsMiddleware:
             return
         kit = self.kit
         method = scope.get("method", "GET")
+        route = self.resolver(scope)
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", ()) if k in _PROPAGATED}
         parent = propagate.extract(carrier) if carrier else None
         status = 500
@@ -165,7 +190,7 @@ class TelemetryAndFaultsMiddleware:
                 status = message["status"]
             await send(message)
 
-        with _tracer.start_as_current_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER,
+        with kit.tracer.start_as_current_span(f"{method} {route}", context=parent, kind=SpanKind.SERVER,
                                            record_exception=False, set_status_on_exception=False) as span:
             try:
                 if decision.delay_s > 0:
@@ -181,8 +206,6 @@ class TelemetryAndFaultsMiddleware:
                 span.record_exception(exc)
                 raise
             finally:
-                route_obj = scope.get("route")
-                route = getattr(route_obj, "path", None) or "unmatched"
                 elapsed = time.perf_counter() - started
                 _finish_span(span, method, route, path, status)
                 kit.metrics.finished(route, method, status, elapsed)
@@ -193,7 +216,6 @@ class TelemetryAndFaultsMiddleware:
 
 def _finish_span(span: trace.Span, method: str, route: str, path: str, status: int) -> None:
     try:
-        span.update_name(f"{method} {route}")
         span.set_attribute("http.request.method", method)
         span.set_attribute("http.route", route)
         span.set_attribute("url.path", path)

@@ -72,6 +72,10 @@ class OtelLogBridge(logging.Handler):
     feed itself. The current context is attached, so exported records carry trace and span ids.
     """
 
+    def __init__(self, logger_provider: Any = None, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self._provider = logger_provider  # None: the global provider (installed by the entry point)
+
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith("opentelemetry"):
             return
@@ -81,7 +85,7 @@ class OtelLogBridge(logging.Handler):
             if record.exc_info and record.exc_info[1] is not None:
                 attributes["exception.type"] = type(record.exc_info[1]).__name__
                 attributes["exception.message"] = str(record.exc_info[1])
-            get_logger(record.name).emit(
+            get_logger(record.name, logger_provider=self._provider).emit(
                 timestamp=int(record.created * 1e9),
                 severity_number=_SEVERITY.get(record.levelno, SeverityNumber.INFO),
                 severity_text="WARN" if record.levelname == "WARNING" else record.levelname,

@@ -18,8 +18,6 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from fleet.kit.errors import UpstreamFailed, UpstreamUnavailable
 
-_tracer = trace.get_tracer("fleet.kit.upstream")
-
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
 
@@ -60,8 +58,9 @@ class Upstreams:
     """One shared ``httpx.AsyncClient`` and the base URL of each upstream service."""
 
     def __init__(self, urls: dict[str, str] | Any, *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT, tracer: trace.Tracer | None = None) -> None:
         self._urls = dict(urls)
+        self._tracer = tracer or trace.get_tracer("fleet.kit.upstream")
         self._client = httpx.AsyncClient(transport=transport, timeout=timeout,
                                          limits=httpx.Limits(max_connections=100, max_keepalive_connections=20))
 
@@ -80,7 +79,7 @@ class Upstreams:
                    params: dict[str, Any] | None = None) -> UpstreamResponse:
         """Call ``service``; return its 2xx/4xx answer or raise an UpstreamError for an outage."""
         base = self.url(service)
-        with _tracer.start_as_current_span(f"{method} {service}", kind=SpanKind.CLIENT,
+        with self._tracer.start_as_current_span(f"{method} {service}", kind=SpanKind.CLIENT,
                                            record_exception=False, set_status_on_exception=False) as span:
             span.set_attribute("http.request.method", method)
             span.set_attribute("url.full", base + path)
