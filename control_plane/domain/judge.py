@@ -48,8 +48,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 # Alternatives of the mixture: the canary's event rate as a multiple of rho0. Wide on purpose: the
 # near end finds a 2x regression at high traffic, the far end a release that fails outright.
@@ -383,7 +384,7 @@ def observe(state: JudgeState, obs: Observation, config: JudgeConfig) -> JudgeSt
 
 def _whole(x: float) -> int:
     # Prometheus increase() extrapolates to fractional counts; counts of events are whole.
-    return max(0, int(round(x)))
+    return max(0, round(x))
 
 
 def evidence(state: JudgeState, config: JudgeConfig) -> tuple[CheckEvidence, ...]:
@@ -409,10 +410,10 @@ def judge(state: JudgeState, config: JudgeConfig, *, now: float, min_duration_s:
     """The verdict at ``now`` for the current step (begun with :func:`begin_step`)."""
     checks = evidence(state, config)
     window = (state.first_start, state.last_end)
-    common: dict[str, Any] = dict(at=now, window=window, checks=checks,
-                                  step_canary_requests=state.step_canary_requests,
-                                  min_canary_requests=config.min_canary_requests,
-                                  queries=(missing.queries if missing and missing.queries else state.queries))
+    common: dict[str, Any] = {"at": now, "window": window, "checks": checks,
+                                  "step_canary_requests": state.step_canary_requests,
+                                  "min_canary_requests": config.min_canary_requests,
+                                  "queries": (missing.queries if missing and missing.queries else state.queries)}
     if state.failed_check is not None:
         failed = next(c for c in checks if c.name == state.failed_check)
         return Verdict(Outcome.FAIL, _fail_reason(failed), **common)

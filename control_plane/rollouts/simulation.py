@@ -114,7 +114,7 @@ def _poissonish(rng: random.Random, lam: float) -> int:
             k += 1
             prod *= rng.random()
         return k
-    return max(0, int(round(rng.gauss(lam, math.sqrt(lam)))))
+    return max(0, round(rng.gauss(lam, math.sqrt(lam))))
 
 
 def binomial(rng: random.Random, n: int, p: float) -> int:
@@ -127,7 +127,7 @@ def binomial(rng: random.Random, n: int, p: float) -> int:
         return n - binomial(rng, n, 1.0 - p)
     mean = n * p
     if mean > 40:
-        return min(n, max(0, int(round(rng.gauss(mean, math.sqrt(mean * (1 - p)))))))
+        return min(n, max(0, round(rng.gauss(mean, math.sqrt(mean * (1 - p))))))
     log_q = math.log1p(-p)
     k, i = 0, 0
     while True:
@@ -164,7 +164,7 @@ class _Slice:
 
 def _traffic(rng: random.Random, sc: Scenario) -> list[_Slice]:
     out, t = [], 0.0
-    n = int(round(sc.horizon_s / sc.slice_s))
+    n = round(sc.horizon_s / sc.slice_s)
     for i in range(n):
         mid = (i + 0.5) * sc.slice_s
         rate = sc.edge_rps * (1.0 + sc.wave * math.sin(2 * math.pi * mid / sc.wave_period_s))
