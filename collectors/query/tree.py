@@ -30,7 +30,7 @@ class Node:
 
 @dataclass
 class Tree:
-    """Spans in depth-first order (children by start time), the roots, and the critical path."""
+    """Spans in depth-first order (children by start time), the roots, and the critical path (by start time)."""
 
     order: list[Node]
     roots: list[Node]
@@ -102,12 +102,12 @@ def _self_time(node: Node) -> int:
 
 
 def _critical_path(root: Node) -> list[str]:
-    path: list[str] = []
+    path: list[Node] = []
     stack = [(root, root.end_ns)]
     while stack:
         node, bound = stack.pop()
         node.critical = True
-        path.append(node.span_id)
+        path.append(node)
         cursor = min(node.end_ns, bound)
         for child in sorted(node.children, key=lambda c: (c.end_ns, c.start_ns), reverse=True):
             if cursor <= node.start_ns:
@@ -119,4 +119,4 @@ def _critical_path(root: Node) -> list[str]:
             stack.append((child, child_end))
             cursor = max(child.start_ns, node.start_ns)
         node.critical_ns += max(0, cursor - node.start_ns)
-    return path
+    return [n.span_id for n in sorted(path, key=lambda n: (n.start_ns, n.depth))]
