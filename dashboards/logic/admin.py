@@ -17,12 +17,12 @@ def audit_rows(payload: Any) -> list[dict[str, str]]:
         if not isinstance(e, dict):
             continue
         at = parse_time(pick(e, "at", "time", "timestamp", "created_at"))
-        details = pick(e, "details", "payload", "body", default="")
+        details = pick(e, "detail", "details", "reason", "payload", default="")
         rows.append({"at": fmt_clock(at, with_date=True), "epoch": at or 0.0,
                      "actor": str(pick(e, "actor", "user", "username", default=DASH)),
                      "action": str(pick(e, "action", "method", default=DASH)),
-                     "target": str(pick(e, "target", "resource", "path", default=DASH)),
-                     "outcome": str(pick(e, "outcome", "status", "result", default="")),
+                     "target": str(pick(e, "target", "path", "resource", default=DASH)),
+                     "outcome": str(pick(e, "outcome", "result", default="")) + (f" {e['status_code']}" if "status_code" in e else ""),
                      "details": json.dumps(details, sort_keys=True)[:300] if isinstance(details, (dict, list))
                      else str(details)})
     rows.sort(key=lambda r: r["epoch"], reverse=True)

@@ -33,7 +33,7 @@ def log_rows(payload: Any) -> list[dict[str, Any]]:
     for rec in items or []:
         if not isinstance(rec, dict):
             continue
-        ts = parse_time(pick(rec, "time", "timestamp", "time_unix_nano", "observed_time"))
+        ts = parse_time(pick(rec, "time_ns", "time", "timestamp", "time_unix_nano", "observed_time"))
         severity = severity_of(pick(rec, "severity", "severity_text", "level", "severity_number"))
         body = pick(rec, "body", "message", "msg", default="")
         trace_id = str(pick(rec, "trace_id", default="") or "")

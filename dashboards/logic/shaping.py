@@ -333,8 +333,9 @@ def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: in
         if isinstance(n, dict):
             name = str(pick(n, "service", "id", "name", default=""))
             err = pick(n, "error_ratio", "error_rate")
-            if err is None and is_number(pick(n, "errors")) and pick(n, "requests", "calls", "count"):
-                err = pick(n, "errors") / pick(n, "requests", "calls", "count")
+            total = pick(n, "requests", "calls", "count", "spans")
+            if err is None and is_number(pick(n, "errors")) and is_number(total) and total:
+                err = pick(n, "errors") / total
             node_health[name] = health_of(err)
     nodes = []
     for n in names:

@@ -38,12 +38,12 @@ def _duration_s(item: dict) -> float | None:
 
 def span_start(span: dict) -> float | None:
     """Start of a span or trace, epoch seconds."""
-    return parse_time(pick(span, "start_time_unix_nano", "start_time", "start", "started_at", "timestamp"))
+    return parse_time(pick(span, "start_ns", "start_time_unix_nano", "start_time", "start", "started_at", "timestamp"))
 
 
 def span_end(span: dict) -> float | None:
     """End of a span, epoch seconds (from an end time or start + duration)."""
-    end = parse_time(pick(span, "end_time_unix_nano", "end_time", "end"))
+    end = parse_time(pick(span, "end_ns", "end_time_unix_nano", "end_time", "end"))
     if end is not None:
         return end
     start = span_start(span)
@@ -66,8 +66,8 @@ def trace_rows(payload: Any) -> list[dict[str, Any]]:
         start = span_start(t)
         duration = _duration_s(t)
         service = str(pick(t, "root_service", "service", "service_name", default=DASH))
-        error = _is_error(pick(t, "status")) or bool(pick(t, "error", "has_error", default=False)) or \
-            (is_number(pick(t, "error_count")) and pick(t, "error_count") > 0)
+        error = (_is_error(pick(t, "status")) or bool(pick(t, "error", "has_error", default=False))
+                 or (is_number(pick(t, "error_count")) and pick(t, "error_count") > 0))
         rows.append({
             "trace_id": str(pick(t, "trace_id", "id", default="")),
             "service": service,
@@ -147,7 +147,8 @@ def waterfall(payload: Any) -> dict[str, Any]:
     t0 = min(starts) if starts else 0.0
     t1 = max(ends) if ends else t0
     total = max(t1 - t0, 1e-9)
-    crit = critical_path(spans)
+    given = pick(payload, "critical_path") if isinstance(payload, dict) else None
+    crit = {str(x) for x in given} if isinstance(given, list) and given else critical_path(spans)
     by_id = {str(pick(s, "span_id", "id")): s for s in spans}
     children: dict[str, list[dict]] = {}
     roots = []
@@ -223,7 +224,7 @@ def span_details(payload: Any, span_id: str) -> dict[str, Any]:
         events = []
         for ev in pick(span, "events", default=[]) or []:
             if isinstance(ev, dict):
-                at = parse_time(pick(ev, "time_unix_nano", "time", "timestamp"))
+                at = parse_time(pick(ev, "time_ns", "time_unix_nano", "time", "timestamp"))
                 events.append({"name": str(pick(ev, "name", default="?")),
                                "at": fmt_ms(at - t0) if at is not None and t0 is not None else DASH,
                                "attributes": ", ".join(f"{k}={v}" for k, v in

@@ -50,8 +50,8 @@ def load_overview(client: ApiClient, params: dict[str, str]) -> dict[str, Any]:
     services = client.get(f"{API}/services")
     _health_warnings(client, warnings)
     metrics = _secondary(lambda: client.get(f"{API}/overview/metrics"), "metrics", warnings)
-    graph = _secondary(lambda: client.get(f"{API}/service-graph", window=params.get("window", "15m")),
-                       "service graph", warnings)
+    since = int(time.time()) - WINDOW_SECONDS[window_or_default(params.get("window"))]
+    graph = _secondary(lambda: client.get(f"{API}/service-graph", start=since), "service graph", warnings)
     layout = shaping.graph_layout(graph or {}, metrics)
     return {"rows": shaping.overview_rows(services, metrics or {}), "graph_nodes": layout["nodes"],
             "graph_edges": layout["edges"], "warnings": warnings}
