@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         app, log_level=log_level, access_log=False, lifespan="on",
         timeout_graceful_shutdown=30, limit_concurrency=512,
     ))
+    # Uvicorn re-raises the stop signal once it has shut down; with these no-op handlers installed
+    # first, that re-raise is harmless and a graceful stop exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.run(sockets=[sock])
     return 0
 

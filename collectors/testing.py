@@ -157,3 +157,65 @@ def to_otlp_json(message: Any) -> bytes:
 
     fix(doc)
     return json.dumps(doc).encode("utf-8")
+
+
+REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+
+
+class CollectorProcess:
+    """A real ``python -m collectors`` child on a free port; ``stop()`` sends SIGTERM and waits."""
+
+    def __init__(self, *args: str, prefix: Sequence[str] = (), stderr_path: str | None = None,
+                 python: str | None = None) -> None:
+        import subprocess
+        import sys
+
+        self._stderr = open(stderr_path or os.devnull, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [*prefix, python or sys.executable, "-m", "collectors", "--host", "127.0.0.1", "--port", "0", *args],
+            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=self._stderr,
+        )
+        self.url = self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 30.0) -> str:
+        import select
+
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline().decode()
+                if line.startswith("collectors listening on "):
+                    return line.split()[-1]
+            if self.proc.poll() is not None:
+                break
+        self.stop()
+        raise RuntimeError(f"collector did not start (exit {self.proc.returncode})")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, wait for a graceful exit (SIGKILL after ``timeout``); returns the exit code."""
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
+        return self.proc.returncode
+
+    def __enter__(self) -> "CollectorProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
