@@ -72,6 +72,8 @@ class _Response:
         self.status = 0
         self.started = False
         self.capture = capture
+        self.settled = False
+        self.audited = False
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
 
@@ -134,6 +136,15 @@ class FrontDoor:
                 resp.headers = list(message.get("headers", []))
             elif message["type"] == "http.response.body" and resp.capture:
                 resp.chunks.append(message.get("body", b""))
+                if not message.get("more_body", False) and idem is not None:
+                    # Store before the client sees the answer, so its retry finds it stored.
+                    resp.settled = True
+                    await anyio.to_thread.run_sync(self._settle, idem, resp)
+            if (message["type"] == "http.response.body" and not message.get("more_body", False)
+                    and not resp.audited and (mutating or resp.status in (401, 403))):
+                # Audit before the last byte leaves, so a caller who saw the answer finds the record.
+                resp.audited = True
+                await self._audit(scope, state, headers, resp.status, body=body)
             await send(message)
 
         try:
@@ -147,9 +158,9 @@ class FrontDoor:
                                        {"request_id": state["request_id"]})
                 resp.status = 500
         finally:
-            if idem is not None:
+            if idem is not None and not resp.settled:
                 await anyio.to_thread.run_sync(self._settle, idem, resp)
-        if mutating or resp.status in (401, 403):
+        if not resp.audited and (mutating or resp.status in (401, 403)):
             await self._audit(scope, state, headers, resp.status, body=body)
 
     # --- body and errors ---------------------------------------------------------------------

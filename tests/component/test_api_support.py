@@ -172,9 +172,12 @@ class Api:
 
 
 @contextmanager
-def running_api(kind: str, *, limits: ApiLimits = GENEROUS, **extras: object) -> Iterator[Api]:
+def running_api(kind: str, *, limits: ApiLimits = GENEROUS, host: str = "127.0.0.1", collectors_url: str = "",
+                **extras: object) -> Iterator[Api]:
     with open_store(kind) as store:
-        app = create_app(store.context(limits=limits, **extras))
+        ctx = store.context(limits=limits, host=host, **extras)
+        ctx.collectors_url = collectors_url
+        app = create_app(ctx)
         server = Server(app).start()
         try:
             yield Api(store, server, app)

@@ -93,8 +93,9 @@ def update_user(name: str, body: UserUpdate, request: Request, response: Respons
         changes["password_hash"] = hash_password(body.password)
     if not changes:
         raise ValidationError("nothing to change: give role, password or disabled", field="body")
+    was_admin = user.role == "admin" and not user.disabled
     updated = users.update(name, user.version, **changes)
-    if not users.any_admin():
+    if was_admin and not users.any_admin():
         session.rollback()
         raise ConflictError("that change would leave no enabled admin", details={"user": name})
     if updated.disabled or "password_hash" in changes:
