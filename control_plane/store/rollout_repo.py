@@ -156,6 +156,12 @@ class RolloutRepo:
                                 .values(last_evidence=json.dumps(evidence)))
             session.commit()
 
+    def note_evidence(self, rid: str, evidence: dict) -> None:
+        """Refresh the newest verdict's evidence shown with the rollout (not a history entry)."""
+        with self.sessions() as session:
+            session.execute(update(RolloutRow).where(RolloutRow.id == rid).values(last_evidence=json.dumps(evidence)))
+            session.commit()
+
     def events(self, rid: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         with self.sessions() as session:
             if session.get(RolloutRow, rid) is None:
