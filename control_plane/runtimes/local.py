@@ -227,6 +227,7 @@ class LocalRuntime:
             for h in handles:
                 if h.alive():
                     h.signal_stop(force=True)
+            _await_exit(handles)
             for slot in slots:
                 self.repo.delete_instance(slot.id)
             self._slots.clear()
@@ -387,11 +388,13 @@ class LocalRuntime:
                 time.sleep(0.05)
             if handle.alive():
                 handle.signal_stop(force=True)
+                _await_exit([handle])
         slot.handle = None
 
     def _kill(self, slot: _Slot) -> None:
         if slot.handle is not None and slot.handle.alive():
             slot.handle.signal_stop(force=True)
+            _await_exit([slot.handle])
         slot.handle = None
 
     def _sync_router(self) -> None:
@@ -427,6 +430,13 @@ class LocalRuntime:
                      restarts=s.restarts, started_at=s.started_at)
             for s in sorted(self._slots.values(), key=lambda s: s.id)
         ]
+
+
+def _await_exit(handles: Sequence[ProcessHandle], timeout: float = 2.0) -> None:
+    """After SIGKILL: wait (briefly) until the kernel has reaped them, so no zombie or handle leaks."""
+    deadline = time.monotonic() + timeout
+    while any(h.alive() for h in handles) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _json(value: object) -> str:
