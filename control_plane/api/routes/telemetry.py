@@ -138,9 +138,9 @@ async def logs_tail(ctx: ContextDep, request: Request, service: Service = None,
 
     async def events() -> AsyncIterator[bytes]:
         try:
-            async for chunk in upstream.aiter_raw():
+            async for chunk in upstream.aiter_bytes():
                 yield chunk
-        except httpx.HTTPError:
+        except (httpx.HTTPError, httpx.StreamError):
             yield b"event: error\ndata: " + json.dumps({"message": "the collectors stream ended"}).encode() + b"\n\n"
         finally:
             await upstream.aclose()
