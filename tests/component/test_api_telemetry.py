@@ -111,9 +111,12 @@ def test_own_metrics_by_route_template_and_status(proxied) -> None:  # type: ign
     with api.client(Role.ADMIN) as c:
         c.get("/users/someone-" + "x")
         c.get("/users/someone-" + "y")
+    want = 'fleetdeck_api_requests_total{method="GET",route="/api/v1/users/{name}",status="404"} 2.0'
+    deadline = time.monotonic() + 5  # observed just after the last byte is sent
     with httpx.Client(base_url=api.url) as raw:
-        text = raw.get("/metrics").text
-    assert 'fleetdeck_api_requests_total{method="GET",route="/api/v1/users/{name}",status="404"} 2.0' in text
+        while want not in (text := raw.get("/metrics").text) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert want in text
     assert 'fleetdeck_api_request_duration_seconds_count{method="GET",route="/api/v1/users/{name}"}' in text
 
 
