@@ -43,6 +43,7 @@ class ServiceProcess:
     port: int
     proc: subprocess.Popen[bytes]
     log_path: Path
+    instance_id: str = ""
 
     @property
     def url(self) -> str:
@@ -55,9 +56,12 @@ class ServiceProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.service} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                if httpx.get(self.url + "/readyz", timeout=0.5).status_code == 200:
+                r = httpx.get(self.url + "/readyz", timeout=0.5)
+                if r.status_code == 200:
+                    if r.json().get("instance") != self.instance_id:  # someone else's process on our port
+                        raise RuntimeError(f"port {self.port} is answered by {r.text!r}, not {self.instance_id}")
                     return
-            except httpx.HTTPError:
+            except (httpx.HTTPError, ValueError):
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"{self.service} not ready after {timeout}s:\n{self.log_tail()}")
@@ -116,7 +120,7 @@ def start_service(service: str, data_dir: Path, *, port: int | None = None, env:
                                 cwd=str(Path(__file__).resolve().parent.parent))
     finally:
         log.close()
-    return ServiceProcess(service, port, proc, log_path)
+    return ServiceProcess(service, port, proc, log_path, child_env["FLEET_INSTANCE_ID"])
 
 
 @dataclass

@@ -89,8 +89,11 @@ def create_app(service_name: str, *, settings: FleetSettings | None = None, rout
                 if result is not None:
                     await result
 
+    # FastAPI's native OpenTelemetry would add a second server span (and its own metrics and log
+    # handler) per request; the kit's middleware is the one source of telemetry, so switch it off.
     app = FastAPI(title=f"fleet {service_name}", version=settings.version, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+                  docs_url=None, redoc_url=None, openapi_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.state.kit = kit
     install_error_handlers(app)
     all_routers = [_kit_router(), *routers]
