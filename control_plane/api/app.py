@@ -22,7 +22,7 @@ from control_plane.observability import ApiMetrics, RequestTelemetry
 FRONT_DOOR_MODULES: list[str] = ["health", "auth", "users", "tokens", "audit", "telemetry"]
 
 # Route modules in control_plane/api/routes, each exposing `router`. Add yours here.
-ROUTE_MODULES: list[str] = ["fleet", "sd", "metrics"]
+ROUTE_MODULES: list[str] = ["fleet", "sd", "metrics", "rollouts"]
 
 
 def create_app(ctx: AppContext) -> FastAPI:

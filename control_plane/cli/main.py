@@ -12,7 +12,7 @@ import sys
 
 from control_plane.errors import FleetdeckError
 
-COMMAND_MODULES: list[str] = ["local"]
+COMMAND_MODULES: list[str] = ["local", "rollout_cmds", "api_cmds"]
 
 
 def build_parser() -> argparse.ArgumentParser:
