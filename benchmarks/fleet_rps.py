@@ -1,0 +1,170 @@
+"""Requests per second of each fleet service on one core, with telemetry on and off.
+
+    .venv/bin/python benchmarks/fleet_rps.py [--runs 3] [--duration 4] [--connections 16] [--services catalog,cart]
+
+Each service runs alone pinned to core 0 (``taskset -c 0``); wrk (installed with apt-get if missing)
+drives it from core 1 over keep-alive connections. "on" = FLEET_TELEMETRY=on with spans and logs
+exported over OTLP/HTTP to a sink that accepts and drops them (also on core 1); "off" =
+FLEET_TELEMETRY=off (no tracing, no OTLP logs; metrics and stdout logs stay). Prints the median
+of the runs and the on/off ratio. Not a test: the figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from fleet.testing import ServiceProcess, free_port, start_service  # noqa: E402
+
+CARD = {"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvc": "123"}
+
+
+@dataclass(frozen=True)
+class Case:
+    service: str
+    method: str
+    path: str
+    body: dict[str, object] | None = None
+    note: str = ""
+    needs_catalog: bool = False  # recommendation calls catalog: catalog then shares core 0
+
+
+CASES = (
+    Case("frontend", "GET", "/checkout", note="HTML form page, no upstream call"),
+    Case("catalog", "GET", "/products/mug", note="one product from SQLite"),
+    Case("cart", "GET", "/carts/bench", note="read a cart from SQLite"),
+    Case("checkout", "POST", "/checkout", {"session_id": "bench"},
+         note="400 invalid body: checkout's only route calls 5 services, this measures its own stack"),
+    Case("payment", "POST", "/charges", {"amount_cents": 2397, "currency": "USD", "card": CARD},
+         note="validate + charge + SQLite insert"),
+    Case("shipping", "POST", "/quotes",
+         {"items": [{"product_id": "mug", "quantity": 2}],
+          "address": {"street": "1 Main", "city": "X", "zip": "1", "country": "US"}}, note="quote"),
+    Case("recommendation", "GET", "/recommendations?product_ids=mug",
+         note="calls catalog (also on core 0): the pair's throughput", needs_catalog=True),
+    Case("orders", "GET", "/orders?session_id=bench", note="order history from SQLite (empty)"),
+)
+
+SINK = textwrap.dedent("""
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    class H(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+        def log_message(self, *a): pass
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+""")
+
+
+def ensure_wrk() -> str:
+    wrk = shutil.which("wrk")
+    if wrk:
+        return wrk
+    print("wrk is missing: installing it with apt-get (Debian package 'wrk')", file=sys.stderr)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, stdout=subprocess.DEVNULL)
+    wrk = shutil.which("wrk")
+    if not wrk:
+        sys.exit("wrk could not be installed; run: apt-get install wrk")
+    return wrk
+
+
+def wrk_script(case: Case, folder: Path) -> Path:
+    script = folder / f"{case.service}.lua"
+    body = json.dumps(case.body) if case.body is not None else None
+    lines = [f'wrk.method = "{case.method}"']
+    if body is not None:
+        lines += [f"wrk.body = [[{body}]]", 'wrk.headers["Content-Type"] = "application/json"']
+    script.write_text("\n".join(lines) + "\n")
+    return script
+
+
+def run_wrk(wrk: str, url: str, script: Path, duration: int, connections: int) -> tuple[float, int]:
+    out = subprocess.run(["taskset", "-c", "1", wrk, "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script),
+                          url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, int(non2xx.group(1)) if non2xx else 0
+
+
+def measure(case: Case, telemetry: bool, wrk: str, work: Path, args: argparse.Namespace, sink_url: str) -> list[float]:
+    env = {"FLEET_TELEMETRY": "on" if telemetry else "off", "FLEET_LOG_LEVEL": "INFO"}
+    if telemetry:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink_url
+    data = Path(tempfile.mkdtemp(dir=work))
+    procs: list[ServiceProcess] = []
+    try:
+        upstreams = {}
+        if case.needs_catalog:
+            cat = start_service("catalog", data, env=env, cpu=0)
+            procs.append(cat)
+            cat.wait_ready()
+            upstreams["catalog"] = cat.url
+        svc = start_service(case.service, data, env=env, upstreams=upstreams, cpu=0)
+        procs.append(svc)
+        svc.wait_ready()
+        script = wrk_script(case, work)
+        run_wrk(wrk, svc.url + case.path, script, 1, args.connections)  # warm-up
+        results = []
+        for _ in range(args.runs):
+            rps, non2xx = run_wrk(wrk, svc.url + case.path, script, args.duration, args.connections)
+            expected_errors = case.service == "checkout"
+            if non2xx and not expected_errors:
+                print(f"  warning: {case.service}: {non2xx} non-2xx answers", file=sys.stderr)
+            results.append(rps)
+        return results
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--duration", type=int, default=4)
+    p.add_argument("--connections", type=int, default=16)
+    p.add_argument("--services", default=",".join(c.service for c in CASES))
+    args = p.parse_args()
+    if (os.cpu_count() or 1) < 2:
+        sys.exit("needs at least 2 cores (service on core 0, load on core 1)")
+    wanted = set(args.services.split(","))
+    wrk = ensure_wrk()
+    sink_port = free_port()
+    sink = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-c", SINK, str(sink_port)])
+    print(f"fleet rps benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
+          f"python {sys.version.split()[0]}  cores {os.cpu_count()}  runs {args.runs} x {args.duration}s  "
+          f"wrk -c{args.connections}")
+    print(f"{'service':<15}{'route':<36}{'on rps':>9}{'off rps':>9}{'on/off':>8}  note")
+    try:
+        with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+            for case in CASES:
+                if case.service not in wanted:
+                    continue
+                on = statistics.median(measure(case, True, wrk, Path(tmp), args, f"http://127.0.0.1:{sink_port}"))
+                off = statistics.median(measure(case, False, wrk, Path(tmp), args, ""))
+                route = f"{case.method} {case.path}"
+                print(f"{case.service:<15}{route[:35]:<36}{on:>9.0f}{off:>9.0f}{on / off:>8.2f}  {case.note}",
+                      flush=True)
+    finally:
+        sink.terminate()
+        sink.wait(5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
