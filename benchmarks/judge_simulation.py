@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from control_plane.domain.judge import JudgeConfig  # noqa: E402
-from control_plane.rollouts.simulation import Flagger, Latency, Scenario, Summary, many  # noqa: E402
+from control_plane.domain.judge import JudgeConfig
+from control_plane.rollouts.simulation import Flagger, Latency, Scenario, Summary, many
 
 STEPS = ((0.10, 60.0), (0.25, 60.0), (0.50, 60.0))
 FLAGGER_DOCS = Flagger(interval_s=60, min_success=0.99, threshold=5, max_p99_s=0.5)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = JudgeConfig()
     began = time.monotonic()
     print("# Fleetdeck canary judge benchmark (simulated traffic, seeded)")
-    print(f"date: {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}; machine: {platform.machine()} "
+    print(f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; machine: {platform.machine()} "
           f"{platform.processor() or ''} {os.cpu_count()} cpus, Python {platform.python_version()}")
     print(f"judge: alpha={cfg.alpha} (split over errors and latency), margins {cfg.error_margin:.0%}/"
           f"{cfg.latency_margin:.0%}, slow = above stable's p{cfg.latency_quantile * 100:g} bucket edge; "

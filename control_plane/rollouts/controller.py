@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from control_plane.domain import judge as J
 from control_plane.domain import rollout as R
@@ -134,7 +135,7 @@ class RolloutController:
                     self._step_one(stored)
                 except ConflictError:
                     continue  # an operator changed it meanwhile; the next pass sees the new state
-                except Exception:  # noqa: BLE001 - one broken rollout must not stop the others
+                except Exception:
                     log.exception("rollout %s: controller step failed", stored.id)
 
     def run_forever(self, stop: threading.Event, interval_s: float = 2.0) -> None:

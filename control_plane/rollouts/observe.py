@@ -12,9 +12,9 @@ an unreachable source is said so. All of these hold the rollout, none passes it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Mapping
+from datetime import UTC, datetime
 
 from control_plane.domain import judge as J
 from control_plane.errors import FleetdeckError
@@ -71,7 +71,7 @@ def snapshot(source: MetricsSource, service: str, stable: str, canary: str, now:
     """Read both arms at ``now``; a Missing says why the counts cannot be used."""
     q = queries(service, stable, canary)
     shown = tuple(v for k, v in q.items() if with_latency or k != "buckets")
-    at = datetime.fromtimestamp(now, tz=timezone.utc)
+    at = datetime.fromtimestamp(now, tz=UTC)
     try:
         requests = _by_version(source.instant(q["requests"], at))
         errors = _by_version(source.instant(q["errors"], at))
@@ -115,7 +115,7 @@ def expand(query: str, service: str, stable: str, canary: str) -> str:
 def scalar(source: MetricsSource, promql: str, now: float) -> float | None:
     """The value of a query returning one series (None when empty or unreachable)."""
     try:
-        samples = source.instant(promql, datetime.fromtimestamp(now, tz=timezone.utc))
+        samples = source.instant(promql, datetime.fromtimestamp(now, tz=UTC))
     except FleetdeckError:
         return None
     return samples[0].value if samples else None

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Mapping, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 import httpx
 

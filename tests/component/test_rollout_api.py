@@ -19,7 +19,7 @@ from control_plane.store.db import make_sessionmaker
 from control_plane.store.rollout_repo import RolloutRepo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from test_rollout_controller import FAST, Clock, FakeHooks, FakePrometheus, FakeTarget  # noqa: E402
+from test_rollout_controller import FAST, Clock, FakeHooks, FakePrometheus, FakeTarget
 
 pytestmark = pytest.mark.component
 
@@ -107,9 +107,9 @@ def test_two_promotes_naming_the_same_step_move_one_step_and_events_stream_to_th
         assert sorted(results) == [200, 409]
         assert c.get(f"/rollouts/{rid}").json()["step"]["index"] == step + 2
         assert c.post(f"/rollouts/{rid}/abort", json={"reason": "enough"}).status_code == 200
-        with httpx.Client(base_url=api.url + "/api/v1", headers=c.headers, timeout=30) as s:
-            with s.stream("GET", f"/rollouts/{rid}/events") as resp:
-                text = "".join(resp.iter_text())
+        with httpx.Client(base_url=api.url + "/api/v1", headers=c.headers, timeout=30) as s, \
+                s.stream("GET", f"/rollouts/{rid}/events") as resp:
+            text = "".join(resp.iter_text())
     assert "event: transition" in text and "aborted by token:deployer-fixture: enough" in text
     assert text.rstrip().endswith("event: end\ndata: {}")
     audit = api.audit(actor=None)

@@ -188,7 +188,7 @@ def test_bad_canary_is_rolled_back_in_seconds_and_the_evidence_names_the_check(s
     assert target.weights == {"v1": 100, "v2": 0}
     weights_zero = target.calls.index(("weights", {"v1": 100, "v2": 0}))
     assert target.calls.index(("stop", "v2")) > weights_zero
-    failing = [e for e in out["history"] if e["phase"] == "rolling_back"][0]
+    failing = next(e for e in out["history"] if e["phase"] == "rolling_back")
     assert failing["reason"].startswith("analysis failed: error_ratio failed")
     evidence = failing["data"]["verdict"]
     check = next(c for c in evidence["checks"] if c["name"] == "error_ratio")
@@ -198,14 +198,14 @@ def test_bad_canary_is_rolled_back_in_seconds_and_the_evidence_names_the_check(s
 
 
 def test_slow_canary_is_rolled_back_on_latency(sessions):
-    ctl, clock, target, prom = make(sessions, slow=True)
+    ctl, clock, _target, prom = make(sessions, slow=True)
     rid = ctl.create({"service": "cart", "version": "v2"}, actor="ci")["id"]
     drive(ctl, clock, prom, 120, lambda: phase(ctl, rid) == "rolled_back")
     assert "latency failed" in ctl.get(rid)["history"][-2]["reason"]
 
 
 def test_unreachable_prometheus_holds_inconclusive_then_resumes(sessions):
-    ctl, clock, target, prom = make(sessions)
+    ctl, clock, _target, prom = make(sessions)
     rid = ctl.create({"service": "cart", "version": "v2", "steps": FAST}, actor="ci")["id"]
     drive(ctl, clock, prom, 6)
     prom.down = True
@@ -234,7 +234,7 @@ def test_a_restarted_controller_carries_on_from_the_stored_step_without_double_p
 
 
 def test_two_promotes_from_the_same_read_give_one_step_forward(sessions):
-    ctl, clock, target, prom = make(sessions)
+    ctl, clock, _target, prom = make(sessions)
     rid = ctl.create({"service": "cart", "version": "v2", "steps": FAST}, actor="ci")["id"]
     drive(ctl, clock, prom, 4)
     seen = ctl.get(rid)["resource_version"]

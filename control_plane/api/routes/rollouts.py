@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated, Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -14,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from control_plane.api.conventions import check_if_match, etag_for
 from control_plane.api.deps import ContextDep, Identity, Role, require_role
-from control_plane.domain.rollout import Command, Phase
+from control_plane.domain.rollout import Command
 from control_plane.errors import ConflictError, TemporaryError
 from control_plane.rollouts.controller import RolloutController
 
