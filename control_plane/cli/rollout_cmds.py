@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,17 @@ EXIT = {"promoted": 0, "rolled_back": 1, "failed": 3}
 TIMED_OUT = 4
 
 
-def _client() -> ApiClient:
-    from control_plane.cli.local import make_client  # the local module owns how the CLI finds the API
-
-    return make_client(load_settings())
+def _client(environ: Mapping[str, str] | None = None) -> ApiClient:
+    """API client: URL from FLEETDECK_API_URL, token from FLEETDECK_TOKEN or <state_dir>/cli-token."""
+    env = os.environ if environ is None else environ
+    settings = load_settings(env)
+    token = env.get("FLEETDECK_TOKEN")
+    if not token:
+        try:
+            token = (Path(settings.state_dir) / "cli-token").read_text().strip() or None
+        except OSError:
+            token = None
+    return ApiClient(env.get("FLEETDECK_API_URL") or settings.api_url, token)
 
 
 def _load_spec(path: str | None) -> dict[str, Any]:
