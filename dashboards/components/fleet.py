@@ -58,9 +58,10 @@ def graph_panel() -> rx.Component:
         rx.hstack(health_dot(c), rx.text(label, size="1", color_scheme="gray"), align="center", spacing="1")
         for c, label in (("#30a46c", "ok"), ("#f5d90a", "≥1% errors"), ("#e5484d", "≥5% errors"),
                          ("#8b8d98", "no data"))], width="100%", spacing="3"),
+        rx.cond(OverviewState.graph_note != "", rx.text(OverviewState.graph_note, size="1", color_scheme="amber")),
         rx.cond(OverviewState.graph_nodes.length() > 0,
                 service_graph(OverviewState.graph_nodes, OverviewState.graph_edges),
-                empty("No calls seen in the last 15 minutes (or the collectors are not answering).")))
+                empty("No calls seen in the last 15 minutes.")))
 
 
 def _instance_row(row: rx.Var) -> rx.Component:

@@ -285,8 +285,11 @@ def scale_effect(service: str, version: str, current: int, replicas: int) -> str
             f"{current} → {replicas} replicas.")
 
 
-def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: int = 300) -> dict[str, list]:
+def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: int = 300,
+                 window_s: float | None = None) -> dict[str, list]:
     """Positions for the service graph: services in columns by call depth, edges with rate and errors.
+
+    With ``window_s`` (the span of the counts), call counts are shown as a rate.
 
     Returns ``{"nodes": [{id, x, y, colour, label}], "edges": [{x1, y1, x2, y2, label, colour, lx, ly}]}``.
     """
@@ -350,6 +353,8 @@ def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: in
         (x1, y1), (x2, y2) = pos[src], pos[dst]
         rate = pick(e, "rps", "rate", "call_rate")
         calls = pick(e, "calls", "count", "requests")
+        if rate is None and is_number(calls) and window_s:
+            rate = calls / window_s
         errors = pick(e, "errors", "error_count")
         err_ratio = pick(e, "error_ratio", "error_rate")
         if err_ratio is None and is_number(errors) and is_number(calls) and calls:

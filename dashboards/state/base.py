@@ -104,12 +104,14 @@ class AppState(rx.State):
 
 
 async def refresh_with(state: Any, loader: Callable[..., dict[str, Any]], params: dict[str, str],
-                       apply: Callable[[Any, dict[str, Any]], None], busy_attr: str = "_busy") -> None:
+                       apply: Callable[[Any, dict[str, Any]], None], busy_attr: str = "_busy",
+                       track: bool = True) -> None:
     """Run ``loader(client, params)`` in a thread and ``apply`` its result under the state lock.
 
     ``state`` is the background task's state proxy. A failure keeps nothing of the old numbers on
     screen as current: it sets ``last_error`` (the banner) and the page hides its figures. A 401
-    sends the user back to the login page.
+    sends the user back to the login page. With ``track=False`` (a secondary panel refreshing on
+    its own) the page's freshness is left alone and only ``apply`` runs, on success.
     """
     async with state:
         if getattr(state, busy_attr):
@@ -127,6 +129,10 @@ async def refresh_with(state: Any, loader: Callable[..., dict[str, Any]], params
         await asyncio.to_thread(client.close)
     async with state:
         setattr(state, busy_attr, False)
+        if not track:
+            if data is not None:
+                apply(state, data)
+            return
         state.now = time.time()
         if error is not None:
             if error.status == 401:

@@ -23,30 +23,52 @@ class OverviewState(AppState):
     rows: list[dict[str, Any]] = []
     graph_nodes: list[dict[str, Any]] = []
     graph_edges: list[dict[str, Any]] = []
+    graph_note: str = ""
     _busy: bool = False
+    _graph_busy: bool = False
+    _ticks: int = 0
 
     @rx.event
     def on_load(self):
         """Start the page (or go to login)."""
         self._reset_page()
         self.rows = []
-        return self._login_redirect() or OverviewState.refresh
+        self._ticks = 0
+        return self._login_redirect() or [OverviewState.refresh, OverviewState.refresh_graph]
 
     @rx.event
     def tick(self, _value: str = ""):
-        """Timer tick: refresh in the background."""
-        return self._login_redirect() or OverviewState.refresh
+        """Timer tick: refresh the table in the background, the graph every fifth tick."""
+        redirect = self._login_redirect()
+        if redirect:
+            return redirect
+        self._ticks += 1
+        if self._ticks % GRAPH_EVERY == 0:
+            return [OverviewState.refresh, OverviewState.refresh_graph]
+        return OverviewState.refresh
 
     @rx.event(background=True)
     async def refresh(self):
-        """Fetch the overview off the state lock."""
+        """Fetch the table off the state lock."""
         await refresh_with(self, loaders.load_overview, {}, _apply_overview)
+
+    @rx.event(background=True)
+    async def refresh_graph(self):
+        """Fetch the service graph off the state lock (it does not touch the page's freshness)."""
+        await refresh_with(self, loaders.load_graph, {}, _apply_graph, busy_attr="_graph_busy", track=False)
+
+
+GRAPH_EVERY = 5
 
 
 def _apply_overview(state: Any, data: dict[str, Any]) -> None:
     state.rows = data["rows"]
+
+
+def _apply_graph(state: Any, data: dict[str, Any]) -> None:
     state.graph_nodes = data["graph_nodes"]
     state.graph_edges = data["graph_edges"]
+    state.graph_note = data["graph_note"]
 
 
 class ServiceState(AppState):

@@ -47,27 +47,32 @@ GRAPH = {"nodes": [{"service": "frontend", "spans": 10, "errors": 0}, {"service"
          "edges": [{"source": "frontend", "target": "cart", "requests": 5, "errors": 0}]}
 
 
-def test_overview_combines_services_metrics_and_graph():
+def test_overview_combines_services_and_metrics():
     seen: list[httpx.Request] = []
     data = loaders.load_overview(client_for({
-        "/api/v1/services": SERVICES, "/api/v1/overview/metrics": OVERVIEW, "/api/v1/service-graph": GRAPH,
+        "/api/v1/services": SERVICES, "/api/v1/overview/metrics": OVERVIEW,
         "/api/v1/health": {"status": "ok", "prometheus": "up", "collectors": "up"}}, seen), {})
     assert data["warnings"] == []
     assert data["rows"][0]["rps"] == "2.00/s"
-    assert {n["id"] for n in data["graph_nodes"]} == {"frontend", "cart"}
     assert all(r.headers["Authorization"] == "Bearer tok" for r in seen)
-    graph_req = next(r for r in seen if r.url.path.endswith("service-graph"))
-    assert "start" in graph_req.url.params
+
+
+def test_graph_asks_for_the_window_and_shows_calls_as_rates():
+    seen: list[httpx.Request] = []
+    data = loaders.load_graph(client_for({"/api/v1/service-graph": GRAPH}, seen), {}, now=10_000.0)
+    assert seen[0].url.params["start"] == str(10_000 - 900)
+    assert {n["id"] for n in data["graph_nodes"]} == {"frontend", "cart"} and data["graph_note"] == ""
+    assert data["graph_edges"][0]["label"] == "0.01/s · 0% err"
 
 
 def test_overview_says_plainly_when_prometheus_and_collectors_are_down():
     data = loaders.load_overview(client_for({
-        "/api/v1/services": SERVICES, "/api/v1/overview/metrics": 503, "/api/v1/service-graph": 503,
+        "/api/v1/services": SERVICES, "/api/v1/overview/metrics": 503,
         "/api/v1/health": {"status": "ok", "prometheus": "down", "collectors": "down"}}), {})
     assert any("Prometheus cannot be reached" in w for w in data["warnings"])
-    assert any(w.startswith("service graph:") for w in data["warnings"])
     assert data["rows"][0]["rps"] == "—"  # no number rather than an old one
-    assert data["graph_nodes"] == []
+    graph = loaders.load_graph(client_for({"/api/v1/service-graph": 503}), {})
+    assert graph["graph_nodes"] == [] and graph["graph_note"].startswith("service graph:")
 
 
 def test_overview_main_request_failure_raises():
