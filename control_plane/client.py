@@ -6,7 +6,8 @@ Errors come back as :class:`ApiError` carrying the API's stable code and message
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Iterator
 
 import httpx
 
@@ -33,6 +34,12 @@ class ApiClient:
     def close(self) -> None:
         self._http.close()
 
+    def __enter__(self) -> "ApiClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
                 headers: dict | None = None) -> Any:
         try:
@@ -40,15 +47,41 @@ class ApiClient:
         except httpx.HTTPError as exc:
             raise ApiError(0, "unreachable", f"cannot reach the Fleetdeck API at {self._http.base_url}: {exc}") from exc
         if resp.status_code >= 400:
-            try:
-                err = resp.json().get("error", {})
-            except ValueError:
-                err = {}
-            raise ApiError(resp.status_code, err.get("code", "http_error"),
-                           err.get("message", f"HTTP {resp.status_code}: {resp.text[:200]}"), err.get("details"))
+            self._raise_for(resp)
         if resp.status_code == 204 or not resp.content:
             return None
         return resp.json()
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def stream_events(self, path: str, *, params: dict | None = None) -> Iterator[Any]:
+        """Follow a server-sent-events route, yielding each event's decoded JSON ``data``."""
+        clean = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            with self._http.stream("GET", path, params=clean, timeout=httpx.Timeout(10.0, read=None)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    self._raise_for(resp)
+                data: list[str] = []
+                for line in resp.iter_lines():
+                    if line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:
+                        text = "\n".join(data)
+                        data = []
+                        try:
+                            yield json.loads(text)
+                        except ValueError:
+                            yield text
+        except httpx.HTTPError as exc:
+            raise ApiError(0, "unreachable", f"cannot reach the Fleetdeck API at {self._http.base_url}: {exc}") from exc
+
+    @staticmethod
+    def _raise_for(resp: httpx.Response) -> None:
+        try:
+            err = resp.json().get("error", {})
+        except ValueError:
+            err = {}
+        raise ApiError(resp.status_code, err.get("code", "http_error"),
+                       err.get("message", f"HTTP {resp.status_code}: {resp.text[:200]}"), err.get("details"))
