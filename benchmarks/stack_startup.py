@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from control_plane import procs  # noqa: E402
+from control_plane import procs
 
 
 def listener_base(n: int) -> int:
@@ -44,7 +44,7 @@ def stack_env(state: Path) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "control_plane.cli.main", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "control_plane.cli.main", *args], check=False, env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -10,11 +10,18 @@ from __future__ import annotations
 import re
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
-from control_plane.domain.fleet import (Faults, Instance, Manifest, VersionSpec, validate_version_spec,
-                                        validate_weights)
+from control_plane.domain.fleet import (
+    Faults,
+    Instance,
+    Manifest,
+    VersionSpec,
+    validate_version_spec,
+    validate_weights,
+)
 from control_plane.errors import ConflictError, FleetdeckError, NotFoundError, TemporaryError, ValidationError
 from control_plane.interfaces import MetricsSource, Router, Runtime
 from control_plane.manifest import InitialState
@@ -47,7 +54,7 @@ def parse_duration(raw: str, field: str) -> int:
 
 
 def _iso(ts: float) -> str | None:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts else None
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat() if ts else None
 
 
 def instance_json(inst: Instance) -> dict[str, Any]:
@@ -60,12 +67,12 @@ class FleetService:
 
     def __init__(self, settings: Settings, manifest: Manifest, repo: FleetRepo, runtime: Runtime,
                  router: Router | None = None, metrics: MetricsSource | None = None, *,
-                 initial: InitialState = InitialState(), static_targets: Sequence[Mapping[str, Any]] = (),
+                 initial: InitialState | None = None, static_targets: Sequence[Mapping[str, Any]] = (),
                  active_rollout: Callable[[str], Any] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.settings, self.manifest, self.repo = settings, manifest, repo
         self.runtime, self.router, self.metrics = runtime, router, metrics
-        self.initial = initial
+        self.initial = initial or InitialState()
         self.static_targets = [dict(t) for t in static_targets]
         self.active_rollout = active_rollout  # the rollouts controller plugs in here
         self._clock = clock
@@ -244,8 +251,8 @@ class FleetService:
         if range_s // step_s > MAX_POINTS:
             raise ValidationError(f"range/step gives more than {MAX_POINTS} points; use a larger step", field="step")
         source = self._range_source()
-        end = datetime.fromtimestamp(self._clock(), tz=timezone.utc)
-        start = datetime.fromtimestamp(self._clock() - range_s, tz=timezone.utc)
+        end = datetime.fromtimestamp(self._clock(), tz=UTC)
+        start = datetime.fromtimestamp(self._clock() - range_s, tz=UTC)
         versions: dict[str, dict[str, list[list[float]]]] = {
             v.version: {k: [] for k in ("rps", "error_ratio", *QUANTILES)} for v in self.repo.versions(service)}
         for metric, promql in self.red_queries(f'job="fleet",service="{service}"', "version",
@@ -263,8 +270,8 @@ class FleetService:
         range_s, step_s = parse_duration(range_, "range"), parse_duration(step, "step")
         source = self._range_source()
         now = self._clock()
-        end = datetime.fromtimestamp(now, tz=timezone.utc)
-        start = datetime.fromtimestamp(now - range_s, tz=timezone.utc)
+        end = datetime.fromtimestamp(now, tz=UTC)
+        start = datetime.fromtimestamp(now - range_s, tz=UTC)
         queries = self.red_queries('job="fleet"', "service", self._window(step_s))
         out: dict[str, dict[str, Any]] = {
             name: {"service": name, "rps": None, "error_ratio": None, "p95": None,

@@ -7,8 +7,8 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from control_plane.errors import ConfigError
 

@@ -13,13 +13,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from control_plane import procs
 from control_plane.client import ApiClient, ApiError
-from control_plane.daemon import leftover_pids, running_daemon_pid, stop_leftovers
 from control_plane.errors import ValidationError
+from control_plane.local_state import leftover_pids, running_daemon_pid, stop_leftovers
 from control_plane.settings import Settings, load_settings
 
 FAULT_FLAGS = ("error_rate", "latency_ms", "crash_after", "leak_kb_per_request")

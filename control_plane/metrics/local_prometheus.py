@@ -61,7 +61,7 @@ class LocalPrometheus:
         self.config_path.write_text(render_config(self.settings, self.sd_url))
         promtool = shutil.which("promtool")
         if promtool:
-            res = subprocess.run([promtool, "check", "config", str(self.config_path)], capture_output=True,
+            res = subprocess.run([promtool, "check", "config", str(self.config_path)], check=False, capture_output=True,
                                  text=True, timeout=30)
             if res.returncode != 0:
                 raise ConfigError(f"promtool rejected {self.config_path}: {(res.stderr or res.stdout).strip()}")

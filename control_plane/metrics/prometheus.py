@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Mapping
+from datetime import UTC, datetime
 
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 from requests import RequestException
@@ -36,7 +36,7 @@ class PrometheusMetrics:
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self._prom = PrometheusConnect(url=self.url, disable_ssl=True, timeout=int(math.ceil(timeout)),
+        self._prom = PrometheusConnect(url=self.url, disable_ssl=True, timeout=math.ceil(timeout),
                                        retry=Retry(total=1, backoff_factor=0.1))
         self._timeout = timeout
 
@@ -60,7 +60,7 @@ class PrometheusMetrics:
         for item in result or []:
             ts, raw = item.get("value", (0, "NaN"))
             out.append(Sample(labels=dict(item.get("metric", {})), value=_value(raw),
-                              at=datetime.fromtimestamp(float(ts), tz=timezone.utc)))
+                              at=datetime.fromtimestamp(float(ts), tz=UTC)))
         return out
 
     def range_query(self, promql: str, start: datetime, end: datetime, step_s: float) -> list[Series]:
@@ -76,5 +76,5 @@ class PrometheusMetrics:
     def healthy(self) -> bool:
         try:
             return bool(self._prom.check_prometheus_connection())
-        except Exception:  # any failure means "not healthy", never an exception for the caller
+        except (RequestException, PrometheusApiClientException, ValueError):  # "not healthy", never a raise
             return False

@@ -13,10 +13,10 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Mapping, Sequence
 
 from control_plane import procs
 from control_plane.domain.fleet import Endpoint, Manifest, server_weights
@@ -119,7 +119,7 @@ class HAProxyRouter:
         binary = self.binary()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(render_config(self.settings, self.manifest, self.socket_path))
-        res = subprocess.run([binary, "-c", "-q", "-f", str(self.config_path)], capture_output=True, text=True,
+        res = subprocess.run([binary, "-c", "-q", "-f", str(self.config_path)], check=False, capture_output=True, text=True,
                              timeout=30)
         if res.returncode != 0:
             raise ConfigError(f"haproxy -c rejected {self.config_path}: {(res.stderr or res.stdout).strip()}")
@@ -211,9 +211,9 @@ class HAProxyRouter:
         answer = b"".join(chunks).decode(errors="replace")
         lowered = answer.lower()
         if any(marker in lowered for marker in ("unknown command", "no such", "not found", "require",
-                                                "error", "invalid", "cannot", "unexpected")):
-            if not answer.startswith("1\n# "):  # server state dumps are never errors
-                raise PermanentError(f"HAProxy refused {cmd!r}: {answer.strip()}")
+                                                "error", "invalid", "cannot", "unexpected")) \
+                and not answer.startswith("1\n# "):  # server state dumps are never errors
+            raise PermanentError(f"HAProxy refused {cmd!r}: {answer.strip()}")
         return answer
 
     def servers(self, service: str) -> list[ServerState]:

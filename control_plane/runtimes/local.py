@@ -15,15 +15,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Protocol
 
 import httpx
 
 from control_plane import procs
 from control_plane.domain.fleet import Endpoint, Health, Instance, Manifest, VersionSpec
-from control_plane.errors import NotFoundError
+from control_plane.errors import FleetdeckError, NotFoundError
 from control_plane.interfaces import Router
 from control_plane.store.fleet_repo import FleetRepo, InstanceRecord
 
@@ -318,9 +319,9 @@ class LocalRuntime:
                 self._failed(slot, now)
                 return
         wanted_faults = spec.faults.to_dict()
-        if slot.health is Health.READY and slot.faults_applied != wanted_faults:
-            if self._probe.put_faults(slot.port, wanted_faults):
-                slot.faults_applied = wanted_faults
+        if slot.health is Health.READY and slot.faults_applied != wanted_faults \
+                and self._probe.put_faults(slot.port, wanted_faults):
+            slot.faults_applied = wanted_faults
 
     def _failed(self, slot: _Slot, now: float) -> None:
         slot.handle = None
@@ -371,7 +372,7 @@ class LocalRuntime:
             return
         try:
             self.router.drain(slot.service, slot.id)
-        except Exception as exc:  # the router being down must not keep an instance alive
+        except (FleetdeckError, OSError) as exc:  # the router being down must not keep an instance alive
             log.warning("cannot drain %s: %s", slot.id, exc)
 
     def _stop(self, slot: _Slot) -> None:
@@ -412,7 +413,7 @@ class LocalRuntime:
             try:
                 self.router.sync_endpoints(service, by_version)
                 self._synced[service] = frozen
-            except Exception as exc:  # retried next pass
+            except (FleetdeckError, OSError) as exc:  # retried next pass
                 log.warning("cannot update router for %s: %s", service, exc)
         for service in [s for s in self._synced if not self._synced[s] and s not in {d for d, _ in self._desired}]:
             del self._synced[service]

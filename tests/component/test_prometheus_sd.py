@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -87,7 +87,7 @@ def test_new_instances_are_discovered_without_a_restart(prom) -> None:
     assert wait_value(metrics, 'up{job="fleet",instance="cart-v2-1"}') == 1.0
     got = metrics.instant('fleet_http_requests_total{service="cart",version="v2"}')
     assert got[0].value == 42.0 and got[0].labels["instance"] == "cart-v2-1"
-    end = datetime.now(timezone.utc)
+    end = datetime.now(UTC)
     series = metrics.range_query('up{instance="cart-v2-1"}', end - timedelta(minutes=1), end, 1.0)
     assert series and series[0].points[-1][1] == 1.0
     assert local.pid == pid

@@ -8,8 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -45,7 +46,7 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[name]}{path}"
 
     def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "control_plane.cli.main", *args], env=self.env, cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "control_plane.cli.main", *args], check=False, env=self.env, cwd=ROOT,
                               capture_output=True, text=True, timeout=timeout)
 
     def instances(self) -> list[dict[str, Any]]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from control_plane.domain.fleet import Endpoint, Manifest, ServiceDef
 from control_plane.runtimes.local import Launch

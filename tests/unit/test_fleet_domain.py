@@ -6,14 +6,19 @@ import socket
 from pathlib import Path
 
 import pytest
+from fleet_fakes import manifest
 
-from control_plane.domain.fleet import (Faults, VersionSpec, server_weights, validate_version_spec,
-                                        validate_weights)
+from control_plane.domain.fleet import (
+    Faults,
+    VersionSpec,
+    server_weights,
+    validate_version_spec,
+    validate_weights,
+)
 from control_plane.errors import ConfigError, NotFoundError, ValidationError
 from control_plane.manifest import load_manifest
 from control_plane.procs import check_ports_free
 from control_plane.settings import Settings
-from fleet_fakes import manifest
 
 
 @pytest.mark.parametrize("weights, counts, expected", [

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
+from fleet_fakes import FakeRouter, manifest, repo
 
 from control_plane.cli.local import format_instances, parse_weights
 from control_plane.domain.fleet import Health, Instance
 from control_plane.errors import ConflictError, NotFoundError, TemporaryError, ValidationError
 from control_plane.fleet_service import FleetService, parse_duration
 from control_plane.settings import load_settings
-from fleet_fakes import FakeRouter, manifest, repo
 
 
 class FakeRuntime:

@@ -5,14 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fleet_fakes import manifest
 
 from control_plane.domain.fleet import Endpoint
 from control_plane.errors import DependencyMissing, PermanentError
-from control_plane.metrics.local_prometheus import LocalPrometheus, render_config as render_prometheus
-from control_plane.routers.haproxy import (HAProxyRouter, ServerState, parse_servers_state, render_config,
-                                           server_name, version_of_server)
+from control_plane.metrics.local_prometheus import LocalPrometheus
+from control_plane.metrics.local_prometheus import render_config as render_prometheus
+from control_plane.routers.haproxy import (
+    HAProxyRouter,
+    ServerState,
+    parse_servers_state,
+    render_config,
+    server_name,
+    version_of_server,
+)
 from control_plane.settings import load_settings
-from fleet_fakes import manifest
 
 HEADER = ("# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight "
           "srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state "

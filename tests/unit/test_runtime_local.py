@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from fleet_fakes import Clock, FakeRouter, Probe, Spawner, manifest, repo
 
 from control_plane.domain.fleet import Faults, Health, VersionSpec
 from control_plane.errors import NotFoundError
 from control_plane.runtimes.local import BackOff, LocalRuntime
 from control_plane.store.fleet_repo import InstanceRecord
-from fleet_fakes import Clock, FakeRouter, Probe, Spawner, manifest, repo
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def health(rt: LocalRuntime) -> dict[str, tuple[Health, int]]:
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     b = BackOff(base=0.5, factor=2.0, cap=4.0)
-    assert [b.delay(n) for n in range(0, 7)] == [0.0, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
+    assert [b.delay(n) for n in range(7)] == [0.0, 0.5, 1.0, 2.0, 4.0, 4.0, 4.0]
 
 
 def test_starts_every_replica_with_the_contract_environment(rt) -> None:

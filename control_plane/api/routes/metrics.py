@@ -13,7 +13,7 @@ router = APIRouter(tags=["metrics"])
 
 
 @router.get("/services/{name}/metrics", dependencies=[require_role(Role.VIEWER)])
-def service_metrics(name: str, ctx: ContextDep, range: str = Query("15m", max_length=8),  # noqa: A002
+def service_metrics(name: str, ctx: ContextDep, range: str = Query("15m", max_length=8),
                     step: str = Query("15s", max_length=8)) -> dict[str, Any]:
     if ctx.fleet is None:
         raise TemporaryError("the fleet runtime is not started")
@@ -21,7 +21,7 @@ def service_metrics(name: str, ctx: ContextDep, range: str = Query("15m", max_le
 
 
 @router.get("/overview/metrics", dependencies=[require_role(Role.VIEWER)])
-def overview_metrics(ctx: ContextDep, range: str = Query("10m", max_length=8),  # noqa: A002
+def overview_metrics(ctx: ContextDep, range: str = Query("10m", max_length=8),
                      step: str = Query("30s", max_length=8)) -> dict[str, Any]:
     if ctx.fleet is None:
         raise TemporaryError("the fleet runtime is not started")
