@@ -142,7 +142,7 @@ _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
 def to_otlp_json(message: Any) -> bytes:
     """OTLP/JSON encoding of a request message (protobuf JSON mapping with hex ids)."""
-    doc = json_format.MessageToDict(message)
+    doc = json_format.MessageToDict(message, use_integers_for_enums=True)
 
     def fix(node: Any) -> None:
         if isinstance(node, dict):

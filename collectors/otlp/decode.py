@@ -13,7 +13,7 @@ import binascii
 import enum
 import json
 import zlib
-from typing import Any, TypeVar
+from typing import Any, Callable, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtoDecodeError
@@ -21,7 +21,13 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collectors.otlp import fastjson
 from collectors.otlp.errors import MalformedPayload, PayloadTooLarge, UnsupportedMedia
+
+try:
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - orjson is an optional accelerator
+    _fast_loads = None  # type: ignore[assignment]
 
 M = TypeVar("M", bound=Message)
 
@@ -71,27 +77,43 @@ def decompress(body: bytes, content_encoding: str | None, max_bytes: int) -> byt
 
 def parse_traces(body: bytes, encoding: Encoding) -> ExportTraceServiceRequest:
     """Parse an ExportTraceServiceRequest in the given encoding (400 on anything malformed)."""
-    return _parse(body, encoding, ExportTraceServiceRequest(), _TRACE_ID_PATHS)
+    return _parse(body, encoding, ExportTraceServiceRequest, _TRACE_ID_PATHS, fastjson.traces)
 
 
 def parse_logs(body: bytes, encoding: Encoding) -> ExportLogsServiceRequest:
     """Parse an ExportLogsServiceRequest in the given encoding (400 on anything malformed)."""
-    return _parse(body, encoding, ExportLogsServiceRequest(), _LOG_ID_PATHS)
+    return _parse(body, encoding, ExportLogsServiceRequest, _LOG_ID_PATHS, fastjson.logs)
 
 
-def _parse(body: bytes, encoding: Encoding, message: M, id_paths: tuple[tuple[str, ...], ...]) -> M:
+def _load_json(body: bytes) -> Any:
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(body)
+        except ValueError:
+            pass  # let the standard library decide, and word the error
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise MalformedPayload(f"invalid JSON payload: {exc}") from exc
+
+
+def _parse(body: bytes, encoding: Encoding, kind: Callable[[], M], id_paths: tuple[tuple[str, ...], ...],
+           fast: Callable[[dict[str, Any]], M]) -> M:
     if encoding is Encoding.PROTOBUF:
+        message = kind()
         try:
             message.ParseFromString(body)
         except (ProtoDecodeError, RecursionError, ValueError) as exc:
             raise MalformedPayload(f"invalid protobuf payload: {exc or 'cannot parse'}") from exc
         return message
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        raise MalformedPayload(f"invalid JSON payload: {exc}") from exc
+    document = _load_json(body)
     if not isinstance(document, dict):
         raise MalformedPayload("invalid JSON payload: the top level must be an object")
+    try:
+        return fast(document)
+    except (fastjson.Fallback, ValueError, TypeError, OverflowError, RecursionError):
+        pass  # the general (slow) mapping below decides, with its own error message
+    message = kind()
     for path in id_paths:
         _hex_ids_to_base64(document, path)
     try:

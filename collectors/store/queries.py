@@ -15,7 +15,12 @@ from typing import Any, Sequence
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from collectors.otlp.convert import severity_text_of
+from collectors.otlp.convert import dumps, severity_text_of
+
+try:
+    from orjson import loads as _json_loads
+except ImportError:  # pragma: no cover - orjson is an optional accelerator
+    from json import loads as _json_loads
 from collectors.query import stats
 from collectors.query.timefmt import format_ns
 from collectors.query.tree import build_tree
@@ -95,14 +100,14 @@ def _like_escape(text: str) -> str:
 
 
 def _attr_condition(columns: Sequence[Any], key: str, value: str) -> ColumnElement[bool]:
-    k = json.dumps(key)
-    patterns = [f"%{_like_escape(k + ':' + json.dumps(value))}%"]
+    k = dumps(key)
+    patterns = [f"%{_like_escape(k + ':' + dumps(value))}%"]
     try:
         literal = json.loads(value)
     except ValueError:
         literal = None
     if isinstance(literal, (bool, int, float)) and not isinstance(literal, str):
-        raw = _like_escape(k + ":" + json.dumps(literal))
+        raw = _like_escape(k + ":" + dumps(literal))
         patterns += [f"%{raw},%", f"%{raw}}}%"]
     return or_(*(col.like(p, escape="!") for col in columns for p in patterns))
 
@@ -395,7 +400,7 @@ class TelemetryQueries:
 
 
 def _loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
+    return _json_loads(text) if text else None
 
 
 def _span_item(r: Any) -> dict[str, Any]:
