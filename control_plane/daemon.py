@@ -115,6 +115,7 @@ class Daemon:
         self.fleet: FleetService | None = None
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
+        self._rollouts_thread: threading.Thread | None = None
         self._server: Any = None
         self._owns_state = False  # set once our pidfile is written: only then may stop() touch pidfiles
 
@@ -167,6 +168,7 @@ class Daemon:
         self.ctx = AppContext(settings=s, sessions=sessions, fleet=self.fleet, metrics=metrics,
                               collectors_url=f"http://{s.host}:{s.collector_port}" if otlp else "")
         self._bootstrap_auth()
+        self._start_rollouts(metrics)
         self._loop = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
         self._loop.start()
         if s.loadgen:
@@ -178,6 +180,16 @@ class Daemon:
         from control_plane.api.bootstrap import bootstrap
 
         bootstrap(self.ctx, emit=lambda line: print(line, flush=True))
+
+    def _start_rollouts(self, metrics: PrometheusMetrics) -> None:
+        """Run the rollout controller (its own loop thread) when the rollouts package is present."""
+        if not module_exists("control_plane.rollouts.wiring"):
+            log.warning("the rollouts package is not installed; no rollout controller")
+            return
+        from control_plane.rollouts.wiring import start_controller
+
+        _, self._rollouts_thread = start_controller(self.ctx, self.fleet, self.runtime, self.router, metrics,
+                                                    self._stop)
 
     def _start_collectors(self) -> str | None:
         s = self.settings
@@ -261,6 +273,8 @@ class Daemon:
             self.runtime.wake.set()
         if self._loop is not None:
             self._loop.join(timeout=30)
+        if self._rollouts_thread is not None:
+            self._rollouts_thread.join(timeout=30)
         if self.loadgen is not None:
             self.loadgen.stop(grace=5)
         if self.runtime is not None:
