@@ -33,11 +33,14 @@ def fmt(x: float | None, unit: str = "") -> str:
     return "never" if x is None else f"{x:.1f}{unit}"
 
 
-def report_bad(title: str, s: Summary, f_docs: Summary, f_code: Summary) -> None:
+def report_bad(title: str, s: Summary, f_docs: Summary, f_code: Summary, latency: bool = False) -> None:
     print(f"\n## {title} ({s.runs} runs)")
+    exposure = (f"slow canary requests served: median {fmt(s.median_canary_requests)}, worst "
+                f"{s.worst_canary_requests}" if latency else
+                f"failed canary requests: median {fmt(s.median_failed)}, worst {s.worst_failed}")
     print(f"  Fleetdeck judge: rolled back {s.rolled_back}/{s.runs}; time to weight 0: median "
-          f"{fmt(s.median_time_s, ' s')}, p95 {fmt(s.p95_time_s, ' s')}, worst {fmt(s.worst_time_s, ' s')}; "
-          f"failed canary requests: median {fmt(s.median_failed)}, worst {s.worst_failed}")
+          f"{fmt(s.median_time_s, ' s')}, p95 {fmt(s.p95_time_s, ' s')}, p99 {fmt(s.p99_time_s, ' s')}, "
+          f"worst {fmt(s.worst_time_s, ' s')}; {exposure}")
     for label, f in (("Flagger (interval 1m, threshold 5 failed checks, as in its docs)", f_docs),
                      ("Flagger (interval 1m, threshold 1, the code default)", f_code)):
         print(f"  {label}: rolled back {f.flagger_rolled_back}/{f.runs}; median time "
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     for title, sc in scenarios:
         s = many(sc, cfg, args.runs, seed=args.seed, flagger=FLAGGER_DOCS)
         f_code = many(sc, cfg, min(args.runs, 200), seed=args.seed, flagger=FLAGGER_CODE_DEFAULT)
-        report_bad(title, s, s, f_code)
+        report_bad(title, s, s, f_code, latency=sc.canary_error == 0.0)
 
     print(f"\n## False rollbacks on good canaries ({args.good_runs} whole rollouts 10% -> 25% -> 50%, "
           "60 s each, traffic +-50% over 90 s, 1% errors on both, same latency)")

@@ -289,6 +289,9 @@ class Summary:
     worst_time_s: float | None
     median_failed: float | None
     worst_failed: int | None
+    median_canary_requests: float | None  # all canary requests served before weight 0 (slow ones, for latency)
+    worst_canary_requests: int | None
+    p99_time_s: float | None
     flagger_median_time_s: float | None
     flagger_median_failed: float | None
     flagger_rolled_back: int
@@ -308,12 +311,16 @@ def _quantile(xs: list[float], q: float) -> float | None:
 def summarize(results: list[RunResult]) -> Summary:
     times = [r.time_s for r in results if r.time_s is not None]
     failed = [float(r.failed_requests) for r in results if r.rolled_back]
+    served = [float(r.canary_requests) for r in results if r.rolled_back]
     f_times = [r.flagger_time_s for r in results if r.flagger_time_s is not None]
     f_failed = [float(r.flagger_failed_requests) for r in results if r.flagger_time_s is not None]
     return Summary(runs=len(results), rolled_back=len(times),
                    median_time_s=_quantile(times, 0.5), p95_time_s=_quantile(times, 0.95),
                    worst_time_s=max(times) if times else None,
                    median_failed=_quantile(failed, 0.5), worst_failed=int(max(failed)) if failed else None,
+                   median_canary_requests=_quantile(served, 0.5),
+                   worst_canary_requests=int(max(served)) if served else None,
+                   p99_time_s=_quantile(times, 0.99),
                    flagger_median_time_s=_quantile(f_times, 0.5), flagger_median_failed=_quantile(f_failed, 0.5),
                    flagger_rolled_back=len(f_times))
 

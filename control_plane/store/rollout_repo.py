@@ -129,8 +129,15 @@ class RolloutRepo:
                 RolloutRow.active_service, RolloutRow.service)
             if evidence is not None:
                 values["last_evidence"] = json.dumps(evidence)
-            result = session.execute(update(RolloutRow).where(RolloutRow.id == rid,
-                                                              RolloutRow.version == expected_version).values(**values))
+            try:
+                result = session.execute(update(RolloutRow).where(RolloutRow.id == rid,
+                                                                  RolloutRow.version == expected_version)
+                                         .values(**values))
+            except IntegrityError as exc:  # a retry would make a second active rollout of the service
+                session.rollback()
+                other = self._active_for(session, self._service_of(session, rid))
+                raise ConflictError(f"the service has another active rollout {other.id if other else ''}".strip(),
+                                    details={"rollout_id": other.id if other else None}) from exc
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 session.rollback()
                 if session.get(RolloutRow, rid) is None:
@@ -176,6 +183,10 @@ class RolloutRepo:
     @staticmethod
     def _active_for(session: Session, service: str) -> RolloutRow | None:
         return session.scalars(select(RolloutRow).where(RolloutRow.active_service == service)).first()
+
+    @staticmethod
+    def _service_of(session: Session, rid: str) -> str:
+        return str(session.scalar(select(RolloutRow.service).where(RolloutRow.id == rid)) or "")
 
     @staticmethod
     def _values(state: RolloutState) -> dict[str, Any]:
