@@ -277,3 +277,36 @@ def test_sigterm_loses_nothing_acknowledged(tmp_path: Path) -> None:
         stored = {row[0] for row in conn.execute("select span_id from spans")}
     missing = set().union(*acked) - stored
     assert not missing, f"{len(missing)} acknowledged spans lost"
+
+
+def test_postgresql_store_end_to_end(pg_url: str) -> None:
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from collectors.store.engine import drop_pg_schema
+
+    try:
+        engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"),
+                               connect_args={"connect_timeout": 2})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+    except OperationalError:
+        pytest.skip(f"no PostgreSQL at {pg_url}")
+    schema = f"tel_test_{uuid.uuid4().hex[:12]}"
+    proc = CollectorProcess("--db-url", pg_url, "--db-schema", schema, "--retention-hours", "0")
+    try:
+        req = synthetic_spans(64, service="orders")
+        trace_id = req.resource_spans[0].scope_spans[0].spans[0].trace_id.hex()
+        with httpx.Client(base_url=proc.url, timeout=30) as client:
+            assert client.post("/v1/traces", content=req.SerializeToString(), headers=PB).status_code == 200
+            assert client.post("/v1/logs", content=to_otlp_json(synthetic_logs(10, service="orders")),
+                               headers=JS).status_code == 200
+            trace = eventually(lambda: (r := client.get(f"/api/traces/{trace_id}")).status_code == 200 and r.json())
+            assert trace["span_count"] == 8 and trace["services"] == ["orders"]
+            assert len(eventually(lambda: client.get("/api/logs", params={"service": "orders"}).json()["items"])) == 10
+    finally:
+        assert proc.stop() == 0
+        drop_pg_schema(pg_url, schema)
