@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/stack_startup.py [--runs 3] [--settle 15] [--json]
 
-Everything must already be installed (deploy/install.sh). Each run uses free ports and a fresh
+It first runs deploy/install.sh (a no-op when everything is installed) and times it. Each run uses free ports and a fresh
 temporary state dir (a first start: migrations, seeding, every instance cold), with the load
 generator off so "at rest" means no traffic. Memory is the resident set (VmRSS) summed over every
 process in the sessions the stack started: control plane, HAProxy, Prometheus, collectors, and each
@@ -126,8 +126,14 @@ def main() -> int:
     p.add_argument("--settle", type=float, default=15.0, help="seconds at rest before measuring memory")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    t = time.monotonic()
+    install = subprocess.run([str(ROOT / "deploy" / "install.sh")], check=False, capture_output=True, text=True,
+                             timeout=900)
+    install_s = time.monotonic() - t
+    if install.returncode != 0:
+        raise SystemExit(f"deploy/install.sh failed:\n{install.stdout}\n{install.stderr}")
     runs = [one_run(args.settle) for _ in range(args.runs)]
-    summary = {"runs": runs,
+    summary = {"install_sh_when_installed_s": round(install_s, 2), "runs": runs,
                "median_up_to_all_ready_s": statistics.median(r["up_to_all_ready_s"] for r in runs),
                "median_rss_total_mib": statistics.median(r["rss_total_mib"] for r in runs),
                "cpus": os.cpu_count()}
@@ -138,6 +144,7 @@ def main() -> int:
         print(f"run {i}: up→all {r['instances']} instances ready in {r['up_to_all_ready_s']:.2f}s; "
               f"RSS at rest {r['rss_total_mib']:.0f} MiB {r['rss_mib']}; down in {r['down_s']:.1f}s "
               f"({'clean' if r['down_ok'] else 'NOT clean'})")
+    print(f"deploy/install.sh with everything installed: {install_s:.2f}s (deploy/up.sh = that + fleetdeck up)")
     print(f"median: up→ready {summary['median_up_to_all_ready_s']:.2f}s, "
           f"RSS {summary['median_rss_total_mib']:.0f} MiB on {summary['cpus']} CPUs")
     return 0

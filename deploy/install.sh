@@ -36,7 +36,6 @@ want="$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import control_plane, fleet" 2>/dev/null \
    || [ ! -x .venv/bin/fleetdeck ]; then
   echo "== installing Python packages (pinned by constraints.txt)"
-  .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
   echo "$want" > "$stamp"
 fi
