@@ -54,14 +54,14 @@ def services_table() -> rx.Component:
 
 def graph_panel() -> rx.Component:
     """The service graph (or why it is empty)."""
-    return panel(rx.hstack(rx.text("Service graph"), rx.spacer(), *[
+    return panel(rx.hstack(rx.text("Service graph (calls in the last 2 minutes)"), rx.spacer(), *[
         rx.hstack(health_dot(c), rx.text(label, size="1", color_scheme="gray"), align="center", spacing="1")
         for c, label in (("#30a46c", "ok"), ("#f5d90a", "≥1% errors"), ("#e5484d", "≥5% errors"),
                          ("#8b8d98", "no data"))], width="100%", spacing="3"),
         rx.cond(OverviewState.graph_note != "", rx.text(OverviewState.graph_note, size="1", color_scheme="amber")),
         rx.cond(OverviewState.graph_nodes.length() > 0,
                 service_graph(OverviewState.graph_nodes, OverviewState.graph_edges),
-                empty("No calls seen in the last 15 minutes.")))
+                empty("No calls seen in the last 2 minutes.")))
 
 
 def _instance_row(row: rx.Var) -> rx.Component:

@@ -44,6 +44,8 @@ def freshness(last_ok: float | None, last_error: str, now: float, interval: floa
 def unreachable_message(status: int, code: str, message: str) -> str:
     """A plain sentence for an API failure shown in the page banner."""
     if status == 0:
+        if "timed out" in message.lower() or "timeout" in message.lower():
+            return "The Fleetdeck API did not answer in time"
         return "The Fleetdeck API cannot be reached"
     if status == 503 or code in {"prometheus_unavailable", "metrics_unavailable", "unavailable"}:
         return f"A data source behind the API is unavailable ({message})"

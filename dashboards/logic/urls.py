@@ -6,7 +6,7 @@ from typing import Any, Mapping
 from urllib.parse import urlencode
 
 TIME_WINDOWS = ["5m", "15m", "30m", "1h", "3h", "6h", "24h"]
-WINDOW_SECONDS = {"5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "3h": 10800, "6h": 21600, "24h": 86400}
+WINDOW_SECONDS = {"2m": 120, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "3h": 10800, "6h": 21600, "24h": 86400}
 
 
 def with_query(path: str, params: Mapping[str, Any]) -> str:

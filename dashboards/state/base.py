@@ -18,7 +18,7 @@ from control_plane.client import ApiError
 from dashboards.logic import roles
 from dashboards.logic.freshness import Freshness, freshness, unreachable_message
 from dashboards.logic.urls import with_query
-from dashboards.state.client import api, settings
+from dashboards.state.client import DEFAULT_TIMEOUT_S, api, settings
 
 COOKIE_AGE = 12 * 3600
 
@@ -105,7 +105,7 @@ class AppState(rx.State):
 
 async def refresh_with(state: Any, loader: Callable[..., dict[str, Any]], params: dict[str, str],
                        apply: Callable[[Any, dict[str, Any]], None], busy_attr: str = "_busy",
-                       track: bool = True) -> None:
+                       track: bool = True, timeout: float = DEFAULT_TIMEOUT_S) -> None:
     """Run ``loader(client, params)`` in a thread and ``apply`` its result under the state lock.
 
     ``state`` is the background task's state proxy. A failure keeps nothing of the old numbers on
@@ -120,7 +120,7 @@ async def refresh_with(state: Any, loader: Callable[..., dict[str, Any]], params
         token = state.token
     data: dict[str, Any] | None = None
     error: ApiError | None = None
-    client = api(token)
+    client = api(token, timeout)
     try:
         data = await asyncio.to_thread(loader, client, params)
     except ApiError as exc:

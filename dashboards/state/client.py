@@ -7,13 +7,16 @@ from typing import Callable
 from control_plane.client import ApiClient
 from dashboards.config import DashboardSettings, load_settings
 
-ClientFactory = Callable[[str | None], ApiClient]
+ClientFactory = Callable[..., ApiClient]  # (token, *, timeout=seconds) -> ApiClient
 
 _settings: DashboardSettings = load_settings()
 
 
-def _default_factory(token: str | None) -> ApiClient:
-    return ApiClient(_settings.api_url, token or None, timeout=5.0)
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def _default_factory(token: str | None, *, timeout: float = DEFAULT_TIMEOUT_S) -> ApiClient:
+    return ApiClient(_settings.api_url, token or None, timeout=timeout)
 
 
 _factory: ClientFactory = _default_factory
@@ -36,6 +39,8 @@ def set_client_factory(factory: ClientFactory | None) -> None:
     _factory = factory or _default_factory
 
 
-def api(token: str | None) -> ApiClient:
+def api(token: str | None, timeout: float = DEFAULT_TIMEOUT_S) -> ApiClient:
     """A client authenticated with ``token`` (the caller closes it)."""
-    return _factory(token)
+    if timeout == DEFAULT_TIMEOUT_S:
+        return _factory(token)
+    return _factory(token, timeout=timeout)

@@ -55,10 +55,15 @@ class OverviewState(AppState):
     @rx.event(background=True)
     async def refresh_graph(self):
         """Fetch the service graph off the state lock (it does not touch the page's freshness)."""
-        await refresh_with(self, loaders.load_graph, {}, _apply_graph, busy_attr="_graph_busy", track=False)
+        await refresh_with(self, loaders.load_graph, {"window": GRAPH_WINDOW}, _apply_graph,
+                           busy_attr="_graph_busy", track=False, timeout=GRAPH_TIMEOUT_S)
 
 
 GRAPH_EVERY = 5
+# The collectors build the graph by scanning spans, which takes seconds on a busy machine: a
+# short window and a longer timeout keep it current without holding up the table.
+GRAPH_WINDOW = "2m"
+GRAPH_TIMEOUT_S = 20.0
 
 
 def _apply_overview(state: Any, data: dict[str, Any]) -> None:

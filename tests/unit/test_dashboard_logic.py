@@ -75,6 +75,8 @@ def test_freshness_states():
 
 def test_unreachable_message_is_plain():
     assert unreachable_message(0, "unreachable", "x") == "The Fleetdeck API cannot be reached"
+    assert unreachable_message(0, "unreachable", "cannot reach …: timed out") == \
+        "The Fleetdeck API did not answer in time"
     assert "unavailable" in unreachable_message(503, "collectors_unavailable", "the collectors are down")
     assert unreachable_message(404, "not_found", "unknown service 'x'").startswith("The API answered 404")
 
