@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from control_plane.errors import ConflictError, NotFoundError
@@ -66,24 +66,41 @@ class FleetRepo:
                 q = q.where(VersionRow.service == service)
             return [_desired(r) for r in s.scalars(q)]
 
-    def _service_row(self, s: Session, service: str, expected: int | None) -> ServiceRow:
-        row = s.get(ServiceRow, service, with_for_update=True)
+    def _bump(self, s: Session, service: str, expected: int | None) -> int:
+        """Raise the service's resource version by one, atomically; with ``expected``, only from that version.
+
+        The conditional UPDATE is the lock: on PostgreSQL a concurrent writer waits for the row and then
+        finds the version moved; on SQLite the first UPDATE takes the database write lock.
+        """
+        now = self._clock()
+        row = s.get(ServiceRow, service)
         if row is None:
-            row = ServiceRow(name=service, resource_version=0, updated_at=self._clock())
-            s.add(row)
-        if expected is not None and row.resource_version != expected:
-            raise ConflictError(f"{service} changed since version {expected} (now {row.resource_version}); "
-                                "reload and try again", details={"resource_version": row.resource_version})
-        row.resource_version += 1
-        row.updated_at = self._clock()
-        return row
+            if expected not in (None, 0):
+                raise ConflictError(f"{service} changed since version {expected} (now 0); reload and try again",
+                                    details={"resource_version": 0})
+            s.add(ServiceRow(name=service, resource_version=1, updated_at=now))
+            s.flush()
+            return 1
+        if expected is None:
+            s.execute(update(ServiceRow).where(ServiceRow.name == service)
+                      .values(resource_version=ServiceRow.resource_version + 1, updated_at=now))
+            return int(s.scalar(select(ServiceRow.resource_version).where(ServiceRow.name == service)) or 0)
+        done = s.execute(update(ServiceRow).where(ServiceRow.name == service,
+                                                  ServiceRow.resource_version == expected)
+                         .values(resource_version=expected + 1, updated_at=now)
+                         .execution_options(synchronize_session=False))
+        if done.rowcount != 1:
+            current = s.scalar(select(ServiceRow.resource_version).where(ServiceRow.name == service))
+            raise ConflictError(f"{service} changed since version {expected} (now {current}); reload and try again",
+                                details={"resource_version": current})
+        return expected + 1
 
     def upsert_version(self, service: str, version: str, replicas: int, faults: Mapping[str, object],
                        weight_if_new: int = 0) -> tuple[DesiredVersion, int]:
         """Create or update a version; returns it and the service's new resource version."""
         now = self._clock()
         with self._sessions.begin() as s:
-            svc = self._service_row(s, service, None)
+            rv = self._bump(s, service, None)
             row = s.scalar(select(VersionRow).where(VersionRow.service == service, VersionRow.version == version))
             if row is None:
                 row = VersionRow(service=service, version=version, replicas=replicas, faults=dict(faults),
@@ -94,7 +111,7 @@ class FleetRepo:
                 row.faults = dict(faults)
                 row.updated_at = now
             s.flush()
-            return _desired(row), svc.resource_version
+            return _desired(row), rv
 
     def delete_version(self, service: str, version: str) -> int:
         """Remove a version; returns the service's new resource version."""
@@ -103,18 +120,19 @@ class FleetRepo:
             if row is None:
                 raise NotFoundError(f"{service} has no version {version!r}",
                                     details={"service": service, "version": version})
+            rv = self._bump(s, service, None)
             s.delete(row)
-            return self._service_row(s, service, None).resource_version
+            return rv
 
     def set_weights(self, service: str, weights: Mapping[str, int], expected: int | None) -> int:
         """Set every version's weight (unnamed versions get 0) if ``expected`` still matches; returns the new one."""
         now = self._clock()
         with self._sessions.begin() as s:
-            svc = self._service_row(s, service, expected)
+            rv = self._bump(s, service, expected)
             for row in s.scalars(select(VersionRow).where(VersionRow.service == service)):
                 row.weight = int(weights.get(row.version, 0))
                 row.updated_at = now
-            return svc.resource_version
+            return rv
 
     # --- instances ---------------------------------------------------------------------------------
     def instances(self) -> list[InstanceRecord]:
