@@ -30,7 +30,8 @@ from control_plane.store.rollout_repo import RolloutRepo, StoredRollout
 
 log = logging.getLogger(__name__)
 
-EVIDENCE_EVERY_S = 10.0  # refresh of the stored latest evidence while nothing changes
+EVIDENCE_EVERY_S = 10.0
+_NOT_READY = object()  # an action outcome: instances are starting, carry on at a later pass  # refresh of the stored latest evidence while nothing changes
 
 
 @dataclass
@@ -66,10 +67,9 @@ class RolloutController:
     """Drives every active rollout; the API and CLI call ``create``, ``command``, ``get``, ``events``."""
 
     def __init__(self, repo: RolloutRepo, target: Target, metrics: MetricsSource | None, hooks: Hooks, *,
-                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
-                 ready_timeout_s: float = 120.0) -> None:
+                 clock: Callable[[], float] = time.time, ready_timeout_s: float = 120.0) -> None:
         self.repo, self.target, self.metrics, self.hooks = repo, target, metrics, hooks
-        self.clock, self.sleep, self.ready_timeout_s = clock, sleep, ready_timeout_s
+        self.clock, self.ready_timeout_s = clock, ready_timeout_s
         self._judges: dict[tuple[str, int], _JudgeRun] = {}
         self._lock = threading.RLock()  # one rollout changed at a time in this process
 
@@ -148,12 +148,23 @@ class RolloutController:
 
     def _step_one(self, stored: StoredRollout) -> None:
         now = self.clock()
+        stored = self._carry_on(stored, now)
         stored = self._feed(stored, R.Tick(now))
         s = stored.state
         if s.phase in (R.Phase.PROGRESSING, R.Phase.PAUSED) and s.canary_weight > 0:
             verdict = self._judge(stored, now)
             stored = self._feed(stored, R.VerdictEvent(verdict.outcome, verdict.reason, now),
                                 data={"verdict": verdict.to_dict()}, evidence=verdict.to_dict())
+
+    def _carry_on(self, stored: StoredRollout, now: float) -> StoredRollout:
+        """Finish actions that waited for instances to become ready (all idempotent, so redone from the top)."""
+        s = stored.state
+        if s.waiting not in (R.Wait.CANARY_READY, R.Wait.ACTIONS) or s.phase.terminal:
+            return stored
+        if now - s.updated_at > self.ready_timeout_s:
+            return self._feed(stored, R.ActionFailed("wait for ready instances",
+                                                     f"not ready after {self.ready_timeout_s:g}s", now))
+        return self._run(stored, R.in_flight_actions(stored.plan, s))
 
     # --- the judge ----------------------------------------------------------------------------------
     def _judge(self, stored: StoredRollout, now: float) -> J.Verdict:
@@ -220,6 +231,8 @@ class RolloutController:
                     self.repo.note(stored.id, self.clock(), "action", stored.state, f"{describe(action)}: {message}")
                     continue
                 return self._feed(stored, R.ActionFailed(describe(action), message, self.clock()))
+            if result is _NOT_READY:
+                return stored  # carried on by _carry_on once the instances are ready
             if result is not None:
                 followups.append(result)
         if actions and stored.state.waiting in (R.Wait.CANARY_READY, R.Wait.ACTIONS):
@@ -228,18 +241,16 @@ class RolloutController:
             stored = self._feed(stored, event)
         return stored
 
-    def _do(self, stored: StoredRollout, action: R.Action) -> R.Event | None:
+    def _do(self, stored: StoredRollout, action: R.Action) -> R.Event | object | None:
         plan = stored.plan
         service = plan.spec.service
         if isinstance(action, R.SetWeights):
             self.target.set_weights(service, action.as_dict())
         elif isinstance(action, R.ScaleVersion):
+            # Never block the loop on start-up: the rest of the list waits for a later pass.
             self.target.scale(service, action.version, action.replicas)
-            deadline = self.clock() + self.ready_timeout_s
-            while not self.target.ready(service, action.version, action.replicas):
-                if self.clock() >= deadline:
-                    raise TimeoutError(f"{service} {action.version} not ready after {self.ready_timeout_s:g}s")
-                self.sleep(0.5)
+            if not self.target.ready(service, action.version, action.replicas):
+                return _NOT_READY
         elif isinstance(action, R.DrainVersion):
             self.target.drain(service, action.version)
         elif isinstance(action, R.StopVersion):

@@ -32,7 +32,7 @@ def served():
     holder: dict = {}
     with running_api("sqlite") as api:
         ctl = RolloutController(RolloutRepo(make_sessionmaker(api.store.engine)), target, prom, FakeHooks(),
-                                clock=clock, sleep=clock.sleep)
+                                clock=clock)
         api.app.state.ctx.rollouts = ctl
         holder.update(api=api, ctl=ctl, clock=clock, prom=prom, target=target)
         yield holder

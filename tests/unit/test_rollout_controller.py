@@ -143,8 +143,7 @@ def make(sessions, *, every: int = 0, slow: bool = False, hooks: FakeHooks | Non
     clock = Clock()
     target = FakeTarget()
     prom = FakePrometheus(target, clock, canary_error_every=every, canary_slow=slow)
-    ctl = RolloutController(RolloutRepo(sessions), target, prom, hooks or FakeHooks(), clock=clock,
-                            sleep=clock.sleep)
+    ctl = RolloutController(RolloutRepo(sessions), target, prom, hooks or FakeHooks(), clock=clock)
     return ctl, clock, target, prom
 
 
@@ -225,7 +224,7 @@ def test_a_restarted_controller_carries_on_from_the_stored_step_without_double_p
     drive(ctl, clock, prom, 30, lambda: ctl.get(rid)["step"]["index"] == 3)
     assert ctl.get(rid)["step"]["index"] == 3
     # A new process: same store, same fleet, fresh memory.
-    again = RolloutController(RolloutRepo(sessions), target, prom, FakeHooks(), clock=clock, sleep=clock.sleep)
+    again = RolloutController(RolloutRepo(sessions), target, prom, FakeHooks(), clock=clock)
     again.resume()
     assert target.weights == {"v1": 50, "v2": 50}
     drive(again, clock, prom, 200, lambda: phase(again, rid) == "promoted")
@@ -294,3 +293,23 @@ def test_an_action_failure_fails_the_rollout_and_says_why(sessions):
     out = ctl.get(rid)
     assert out["phase"] == "failed" and "scale v2 to 1 failed: runtime: no free port" in out["reason"]
     assert not math.isnan(out["updated_at"])
+
+
+def test_slow_starting_canary_does_not_block_the_loop_and_can_be_aborted_meanwhile(sessions):
+    ctl, clock, target, prom = make(sessions)
+    ready_at = clock.now + 30
+    target.ready = lambda service, version, replicas: clock.now >= ready_at  # type: ignore[method-assign]
+    rid = ctl.create({"service": "cart", "version": "v2", "steps": FAST}, actor="ci")["id"]
+    before = clock.now
+    drive(ctl, clock, prom, 10)
+    assert clock.now - before == 10  # each pass returned at once
+    assert ctl.get(rid)["waiting_for"] == "canary-ready"
+    drive(ctl, clock, prom, 30)
+    assert ctl.get(rid)["phase"] == "progressing" and target.weights == {"v1": 90, "v2": 10}
+    other = ctl.create({"service": "catalog", "version": "v2"}, actor="ci")["id"]
+    target.ready = lambda service, version, replicas: False  # type: ignore[method-assign]
+    ctl.command(rid, R.Command.ABORT, "alice", "changed my mind")
+    assert phase(ctl, rid) == "rolled_back"
+    drive(ctl, clock, prom, 130)
+    out = ctl.get(other)
+    assert out["phase"] == "failed" and "not ready after 120s" in out["reason"]
