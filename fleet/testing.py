@@ -12,9 +12,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO, Self
 
 import httpx
 
@@ -132,7 +133,7 @@ class LocalFleet:
     services: Sequence[str] = START_ORDER
     procs: dict[str, ServiceProcess] = field(default_factory=dict)
 
-    def start(self, timeout: float = 30.0) -> "LocalFleet":
+    def start(self, timeout: float = 30.0) -> Self:
         ports = {s: free_port() for s in self.services}
         try:
             for s in self.services:
@@ -152,7 +153,7 @@ class LocalFleet:
         for p in self.procs.values():
             p.stop()
 
-    def __enter__(self) -> "LocalFleet":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -7,9 +7,10 @@ The semantics are exact and documented in fleet/README.md. ``FaultInjector`` is 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any
 
 _KEYS = ("error_rate", "latency_ms", "crash_after", "leak_kb_per_request")
 _OPTIONAL_KEYS = ("error_mode", "seed")
@@ -45,7 +46,7 @@ class FaultConfig:
         return out
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any] | None) -> "FaultConfig":
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> FaultConfig:
         """Validate a faults mapping; missing keys are zero, unknown keys are rejected."""
         if raw is None:
             return cls()
@@ -54,7 +55,7 @@ class FaultConfig:
         unknown = set(raw) - set(_KEYS) - set(_OPTIONAL_KEYS)
         if unknown:
             raise FaultConfigError(f"unknown fault(s): {', '.join(sorted(unknown))} "
-                                   f"(known: {', '.join(_KEYS + _OPTIONAL_KEYS)})", field=sorted(unknown)[0])
+                                   f"(known: {', '.join(_KEYS + _OPTIONAL_KEYS)})", field=min(unknown))
         values: dict[str, Any] = {}
         for key, kind in (("error_rate", float), ("latency_ms", float), ("crash_after", int),
                           ("leak_kb_per_request", float), ("seed", int)):

@@ -92,7 +92,7 @@ class OtelLogBridge(logging.Handler):
                 body=record.getMessage(),
                 attributes=attributes,
             )
-        except Exception:  # noqa: BLE001 - telemetry must never raise into the service
+        except Exception:  # noqa: BLE001, S110 - never raise into the service; logging from a handler would recurse
             pass
 
 

@@ -9,8 +9,8 @@ installed and the API stays a no-op.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from opentelemetry import trace
 from opentelemetry._logs import set_logger_provider

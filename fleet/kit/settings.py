@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from fleet.kit.faults import FaultConfig, FaultConfigError
 
@@ -51,7 +51,7 @@ class FleetSettings:
         return self.upstreams.get(name)
 
     @classmethod
-    def from_env(cls, service: str, env: Mapping[str, str]) -> "FleetSettings":
+    def from_env(cls, service: str, env: Mapping[str, str]) -> FleetSettings:
         """Build settings from an environment mapping (the entry point passes ``os.environ``)."""
         version = env.get("FLEET_VERSION", "v1")
         try:

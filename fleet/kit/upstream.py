@@ -9,6 +9,7 @@ business, not an outage).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from fleet.kit.errors import UpstreamFailed, UpstreamUnavailable
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 
@@ -50,7 +53,7 @@ def inject_trace_headers(headers: dict[str, str] | None = None) -> dict[str, str
     try:
         propagate.inject(carrier)
     except Exception:  # noqa: BLE001 - telemetry must never raise into the service
-        pass
+        _log.debug("trace context injection failed", exc_info=True)
     return carrier
 
 
@@ -121,5 +124,5 @@ def _fail(span: trace.Span, err: Exception, cause: BaseException | None = None) 
     try:
         span.set_status(Status(StatusCode.ERROR, str(err)))
         span.record_exception(cause or err)
-    except Exception:  # noqa: BLE001
-        pass
+    except Exception:  # noqa: BLE001 - telemetry must never raise into the service
+        _log.debug("marking the client span failed", exc_info=True)

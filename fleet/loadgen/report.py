@@ -68,7 +68,7 @@ class Report:
 
     def error_requests(self) -> int:
         """Requests answered 5xx or not answered at all."""
-        return sum(n for code, n in self.status_totals().items() if code.startswith("5") or code.startswith("error"))
+        return sum(n for code, n in self.status_totals().items() if code.startswith(("5", "error")))
 
     def to_dict(self) -> dict[str, Any]:
         lat = sorted(x for s in self.steps.values() for x in s.latencies_ms)
@@ -88,10 +88,10 @@ class Report:
         d = self.to_dict()
         j = d["journeys"]
         lines = [f"target {self.target}  rate {self.rate}/s  elapsed {d['elapsed_s']}s",
-                 f"journeys: {j['started']} started, {j['completed']} completed, {j['failed']} failed, "
-                 f"{j['dropped']} dropped; {j['orders']} orders, {j['declined']} declined",
-                 f"requests: {d['requests']} ({d['errors']} errors)  p50 {d['latency_ms']['p50']} ms  "
-                 f"p95 {d['latency_ms']['p95']} ms  p99 {d['latency_ms']['p99']} ms", "",
+                 (f"journeys: {j['started']} started, {j['completed']} completed, {j['failed']} failed, "
+                  f"{j['dropped']} dropped; {j['orders']} orders, {j['declined']} declined"),
+                 (f"requests: {d['requests']} ({d['errors']} errors)  p50 {d['latency_ms']['p50']} ms  "
+                  f"p95 {d['latency_ms']['p95']} ms  p99 {d['latency_ms']['p99']} ms"), "",
                  f"{'step':<14}{'requests':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}  statuses"]
         for name, s in d["steps"].items():
             statuses = " ".join(f"{k}:{v}" for k, v in s["statuses"].items())

@@ -50,13 +50,14 @@ def check_params(rate: float, duration: float, concurrency: int) -> None:
 
 
 async def arun_load(target: str, rate: float, duration: float, *, concurrency: int = 50, seed: int | None = None,
-                    mix: JourneyMix = JourneyMix(), max_journeys: int | None = None,
+                    mix: JourneyMix | None = None, max_journeys: int | None = None,
                     stop: asyncio.Event | None = None,
                     transport: httpx.AsyncBaseTransport | None = None) -> Report:
     """Drive journeys against ``target`` and return what was seen (async form of ``run_load``)."""
     target = check_target(target)
     check_params(rate, duration, concurrency)
     stop = stop or asyncio.Event()
+    mix = mix or JourneyMix()
     rng = random.Random(seed)
     report = Report(target=target, rate=rate, duration_s=duration)
     in_flight: set[asyncio.Task[None]] = set()

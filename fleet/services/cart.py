@@ -55,7 +55,7 @@ class AddItem(BaseModel):
     quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY)
 
 
-def _store(request: Request) -> CartStore:
+async def _store(request: Request) -> CartStore:
     store: CartStore = request.app.state.store
     return store
 

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 
 from fleet.kit import NotFound, create_app
 from fleet.kit.db import open_db
-from fleet.services.catalog_data import PRODUCTS
 from fleet.kit.settings import FleetSettings
+from fleet.services.catalog_data import PRODUCTS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -59,7 +59,7 @@ def _public(row: sqlite3.Row) -> dict[str, Any]:
             "price_cents": row["price_cents"], "currency": row["currency"], "categories": json.loads(row["categories"])}
 
 
-def _store(request: Request) -> CatalogStore:
+async def _store(request: Request) -> CatalogStore:
     store: CatalogStore = request.app.state.store
     return store
 

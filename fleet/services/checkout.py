@@ -13,11 +13,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI
 from pydantic import BaseModel, Field
 
-from fleet.kit import BadRequest, Conflict, ServiceError, ServiceKit, UpstreamResponse, Upstreams, create_app, kit_of
+from fleet.kit import (
+    BadRequest,
+    Conflict,
+    ServiceError,
+    ServiceKit,
+    UpstreamResponse,
+    Upstreams,
+    create_app,
+    kit_of,
+)
 from fleet.kit.errors import UpstreamFailed
+from fleet.kit.settings import FleetSettings
 from fleet.services.cart import SESSION_RE
 from fleet.services.shipping import Address
-from fleet.kit.settings import FleetSettings
 
 
 class Card(BaseModel):

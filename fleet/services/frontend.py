@@ -14,9 +14,9 @@ from fastapi import APIRouter, Body, Cookie, Depends, FastAPI, Header, Query, Re
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from fleet.kit import BadRequest, ServiceError, ServiceKit, UpstreamResponse, Upstreams, create_app, kit_of
+from fleet.kit.settings import FleetSettings
 from fleet.services import frontend_html as html
 from fleet.services.cart import SESSION_RE
-from fleet.kit.settings import FleetSettings
 
 COOKIE = "session_id"
 KitDep = Annotated[ServiceKit, Depends(kit_of)]
@@ -61,7 +61,7 @@ async def add_to_cart(up: Upstreams, session_id: str, product_id: str, quantity:
 
 # ---------------------------------------------------------------- JSON API (/api)
 
-def api_session(x_session_id: Annotated[str | None, Header()] = None,
+async def api_session(x_session_id: Annotated[str | None, Header()] = None,
                 session_id: Annotated[str | None, Cookie()] = None) -> str:
     sid = x_session_id or session_id
     if not sid or not SESSION_RE.match(sid):

@@ -71,7 +71,7 @@ class OrdersStore:
         return [json.loads(r[0]) for r in rows]
 
 
-def _store(request: Request) -> OrdersStore:
+async def _store(request: Request) -> OrdersStore:
     store: OrdersStore = request.app.state.store
     return store
 

@@ -6,7 +6,8 @@ import datetime as dt
 import sqlite3
 import time
 import uuid
-from typing import Annotated, Any, Callable
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse
@@ -14,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from fleet.kit import create_app
 from fleet.kit.db import open_db
-from fleet.services import payment_rules as rules
 from fleet.kit.settings import FleetSettings
+from fleet.services import payment_rules as rules
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
@@ -38,7 +39,7 @@ class ChargeIn(BaseModel):
     card: CardIn
 
 
-def _state(request: Request) -> Any:
+async def _state(request: Request) -> Any:
     return request.app.state
 
 
@@ -70,7 +71,7 @@ async def create_charge(body: ChargeIn, state: Annotated[Any, Depends(_state)],
 
 
 def build(settings: FleetSettings, *, conn: sqlite3.Connection | None = None,
-          today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.timezone.utc).date(), **kit_options: Any) -> FastAPI:
+          today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(), **kit_options: Any) -> FastAPI:
     """The payment app; ``today`` is injectable so expiry checks are testable."""
     conn = conn or open_db(settings.data_dir, "payment", SCHEMA)
     conn.executescript(SCHEMA)

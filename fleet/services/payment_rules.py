@@ -76,7 +76,7 @@ def brand_of(number: str) -> str:
         return "mastercard"
     if number[:2] in ("34", "37"):
         return "amex"
-    if number.startswith("6011") or number.startswith("65"):
+    if number.startswith(("6011", "65")):
         return "discover"
     return "unknown"
 

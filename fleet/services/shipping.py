@@ -51,7 +51,7 @@ def quote_cents(items: list[Item], country: str) -> int:
     return BASE_CENTS + PER_ITEM_CENTS * (count - 1) + (0 if country.upper() == DOMESTIC else INTERNATIONAL_CENTS)
 
 
-def _conn(request: Request) -> sqlite3.Connection:
+async def _conn(request: Request) -> sqlite3.Connection:
     conn: sqlite3.Connection = request.app.state.conn
     return conn
 

@@ -11,9 +11,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -40,7 +41,7 @@ class OtlpSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 if self.headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
@@ -81,7 +82,7 @@ class OtlpSink:
                             self.logs.append({"service": res.get("service.name"), "body": r.body.string_value,
                                               "trace_id": r.trace_id.hex(), "span_id": r.span_id.hex()})
 
-    def wait_for(self, what: Callable[["OtlpSink"], bool], timeout: float = 10.0) -> bool:
+    def wait_for(self, what: Callable[[OtlpSink], bool], timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
@@ -90,7 +91,7 @@ class OtlpSink:
             time.sleep(0.1)
         return False
 
-    def __enter__(self) -> "OtlpSink":
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
@@ -229,6 +230,6 @@ def test_bad_environment_fails_fast_with_a_clear_message(tmp_path: Path) -> None
     for args, env, needle in ((["nope"], {}, "unknown service 'nope'"),
                               (["cart"], {"FLEET_FAULTS": '{"error_rate": 7}'}, "error_rate must be between"),
                               (["cart"], {"FLEET_PORT": "http"}, "FLEET_PORT must be an integer")):
-        r = subprocess.run([sys.executable, "-m", "fleet", *args], cwd=REPO, capture_output=True, text=True,
+        r = subprocess.run([sys.executable, "-m", "fleet", *args], cwd=REPO, capture_output=True, text=True, check=False,
                            env={"PATH": "/usr/bin:/bin", "FLEET_DATA_DIR": str(tmp_path), **env}, timeout=30)
         assert r.returncode == 2 and needle in r.stderr, r.stderr

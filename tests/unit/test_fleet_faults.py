@@ -7,7 +7,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fleet.kit import create_app
 from fleet.kit.faults import FaultConfig, FaultConfigError, FaultInjector
 from fleet.kit.settings import FleetSettings, SettingsError
 
