@@ -116,6 +116,7 @@ class Daemon:
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
         self._rollouts_thread: threading.Thread | None = None
+        self._loadgen_started = 0.0
         self._server: Any = None
         self._owns_state = False  # set once our pidfile is written: only then may stop() touch pidfiles
 
@@ -135,7 +136,7 @@ class Daemon:
 
     def start(self) -> None:
         s = self.settings
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the CLI token and logs
         other = running_daemon_pid(s)
         if other is not None and other != os.getpid():
             raise FleetdeckError(f"a control plane (pid {other}) already runs with state dir {self.state_dir}")
@@ -224,6 +225,16 @@ class Daemon:
                                                 f"http://{s.host}:{s.edge_port}", "--rate", f"{s.loadgen_rate:g}",
                                                 "--duration", "86400"], self.state_dir, self.base_env)
         self.loadgen.start()
+        self._loadgen_started = time.monotonic()
+
+    def _keep_loadgen_running(self) -> None:
+        """Shoppers stop after their longest run (a day) or a crash; start them again, at most twice a minute."""
+        lg = self.loadgen
+        if lg is None or lg.alive() or time.monotonic() - self._loadgen_started < 30:
+            return
+        log.warning("the load generator exited (see %s); starting it again", lg.log_path)
+        lg.start()
+        self._loadgen_started = time.monotonic()
 
     def all_ready(self) -> bool:
         insts = self.runtime.instances() if self.runtime else []
@@ -240,6 +251,7 @@ class Daemon:
                     if self.fleet is not None:
                         self.fleet.start()
                 self.runtime.reconcile_once()
+                self._keep_loadgen_running()
             except Exception:  # the loop must survive anything one pass throws; logged with its traceback
                 log.exception("reconcile pass failed")
             self.runtime.wake.wait(RECONCILE_INTERVAL_S)

@@ -64,7 +64,7 @@ def fleet_ready(client: ApiClient) -> tuple[bool, int, int]:
 def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
     state = Path(settings.state_dir).resolve()
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)  # it holds the CLI token and logs
     log_path = state / "logs" / "control-plane.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
