@@ -19,10 +19,19 @@ def manifest() -> Manifest:
                      ServiceDef("catalog", "catalog", (), index=2)])
 
 
+_TEMPLATE: dict[str, bytes] = {}
+
+
 def repo(tmp_path: Path) -> FleetRepo:
-    url = f"sqlite:///{tmp_path / 'control.db'}"
-    migrate.upgrade(url)
-    engine = make_engine(url)
+    """A FleetRepo on a fresh SQLite store built by the migrations (run once, then copied)."""
+    if "db" not in _TEMPLATE:
+        first = tmp_path / "template.db"
+        migrate.upgrade(f"sqlite:///{first}")
+        _TEMPLATE["db"] = first.read_bytes()
+        first.unlink()
+    target = tmp_path / "control.db"
+    target.write_bytes(_TEMPLATE["db"])
+    engine = make_engine(f"sqlite:///{target}")
     return FleetRepo(make_sessionmaker(engine))
 
 
