@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import os
 import random
 import re
@@ -24,17 +23,18 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from collectors.otlp.convert import convert_logs, convert_traces  # noqa: E402
-from collectors.store.engine import open_store  # noqa: E402
-from collectors.store.writer import LOGS, SPANS, IngestQueue, Retention, Writer  # noqa: E402
-from collectors.telemetry import SelfMetrics  # noqa: E402
-from collectors.testing import CollectorProcess, synthetic_logs, synthetic_spans, to_otlp_json  # noqa: E402
+from collectors.otlp.convert import convert_logs, convert_traces
+from collectors.store.engine import open_store
+from collectors.store.writer import LOGS, SPANS, IngestQueue, Retention, Writer
+from collectors.telemetry import SelfMetrics
+from collectors.testing import CollectorProcess, synthetic_logs, synthetic_spans, to_otlp_json
 
 BATCH = 512
 TASKSET = ["taskset", "-c", "0"] if shutil.which("taskset") else []
@@ -109,19 +109,28 @@ def send_all(url: str, path: str, bodies: list[bytes], content_type: str, thread
     return statuses
 
 
-def end_to_end(tmp: Path, signal: str, bodies: list[bytes], items: int, content_type: str) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def end_to_end(tmp: Path, signal: str, bodies: list[bytes], items: int, content_type: str) -> tuple[float, float]:
+    """Wall-clock rate and rate per CPU-second of the collector (what one free core would do)."""
     db = tmp / f"e2e-{signal}-{content_type.split('/')[-1]}.db"
     with CollectorProcess("--db-path", str(db), "--retention-hours", "0", prefix=TASKSET) as proc:
         path = "/v1/traces" if signal == SPANS else "/v1/logs"
+        cpu0 = cpu_seconds(proc.pid)
         start = time.perf_counter()
         statuses = send_all(proc.url, path, bodies, content_type)
         while written(proc.url)[signal] < items:
             time.sleep(0.01)
         elapsed = time.perf_counter() - start
+        cpu = cpu_seconds(proc.pid) - cpu0
     pushed_back = sum(n for s, n in statuses.items() if s != 200)
-    print(f"  {signal:5} {content_type:24} {items:>8} items in {elapsed:6.2f}s = {items / elapsed:>9,.0f}/s"
-          f"  (429/503 answers: {pushed_back})", flush=True)
-    return items / elapsed
+    print(f"  {signal:5} {content_type:24} {items:>8} items in {elapsed:6.2f}s = {items / elapsed:>9,.0f}/s wall,"
+          f" {items / cpu:>9,.0f}/s per CPU-second of the collector (429/503 answers: {pushed_back})", flush=True)
+    return items / elapsed, items / cpu
 
 
 def ceiling(tmp: Path, signal: str, rows_batches: list[list[tuple[Any, ...]]]) -> float:
@@ -133,17 +142,19 @@ def ceiling(tmp: Path, signal: str, rows_batches: list[list[tuple[Any, ...]]]) -
     writer = Writer(store, queue, SelfMetrics(), Retention(max_age_s=0, interval_s=1e9))
     n = sum(len(b) for b in rows_batches)
     start = time.perf_counter()
+    cpu0 = time.process_time()
     for rows in rows_batches:
         queue.offer(signal, rows)
     queue.close()
     writer.start()
     writer.join()
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu0
     store.dispose()
     pin_self_to_core(1)
-    print(f"  {signal:5} direct store write        {n:>8} items in {elapsed:6.2f}s = {n / elapsed:>9,.0f}/s",
-          flush=True)
-    return n / elapsed
+    print(f"  {signal:5} direct store write        {n:>8} items in {elapsed:6.2f}s = {n / elapsed:>9,.0f}/s wall,"
+          f" {n / cpu:>9,.0f}/s per CPU-second", flush=True)
+    return n / elapsed, n / cpu
 
 
 def peak_memory(tmp: Path, bodies: list[bytes], sustained: float, seconds: float) -> None:
@@ -175,11 +186,10 @@ def synthetic_store_rows(n_spans: int, hours: float, seed: int = 7) -> Any:
     span_ns = int(hours * 3600e9)
     n_traces = n_spans // len(TRACE_SHAPE)
     batch: list[tuple[Any, ...]] = []
-    resource = '{"service.name":"%s","service.version":"v1","service.instance.id":"%s-v1-1"}'
     for t in range(n_traces):
-        trace_id = "%032x" % rng.getrandbits(128)
+        trace_id = f"{rng.getrandbits(128):032x}"
         t0 = now - span_ns + t * span_ns // n_traces
-        ids = ["%016x" % rng.getrandbits(64) for _ in TRACE_SHAPE]
+        ids = [f"{rng.getrandbits(64):016x}" for _ in TRACE_SHAPE]
         error = rng.random() < 0.02
         for i, (svc, parent) in enumerate(TRACE_SHAPE):
             service, name = SERVICES[svc]
@@ -187,8 +197,10 @@ def synthetic_store_rows(n_spans: int, hours: float, seed: int = 7) -> Any:
             dur = rng.randint(1_000_000, 50_000_000) // (1 + i)
             status = 2 if error and i in (1, 3) else 0
             batch.append((trace_id, ids[i], ids[parent] if parent is not None else "", name, 2, service, "v1",
-                          f"{service}-v1-1", start, start + dur, dur, status, "", '{"http.response.status_code":%d}'
-                          % (500 if status else 200), None, None, resource % (service, service), "fleet"))
+                          f"{service}-v1-1", start, start + dur, dur, status, "",
+                          f'{{"http.response.status_code":{500 if status else 200}}}', None, None,
+                          f'{{"service.name":"{service}","service.version":"v1","service.instance.id":"{service}-v1-1"}}',
+                          "fleet"))
             if len(batch) == 8192:
                 yield batch
                 batch = []
@@ -251,7 +263,8 @@ def query_latencies(tmp: Path, n_spans: int, hours: float, runs: int) -> None:
         spans_15m = n_spans * 900 / (hours * 3600)
         for name, fn, n in cases:
             med, p99 = timed(fn, n)
-            print(f"  {name:46} median {med:8.1f} ms   p99 {p99:8.1f} ms   ({n} runs)", flush=True)
+            print(f"  {name:46} median {med:8.1f} ms   p99 {p99:8.1f} ms   ({n} runs, load {os.getloadavg()[0]:.1f})",
+              flush=True)
         print(f"  (a 15-minute window holds about {spans_15m:,.0f} spans)")
 
 
@@ -273,6 +286,8 @@ def main() -> None:
     try:
         span_reqs = [synthetic_spans(BATCH) for _ in range(a.batches)]
         log_reqs = [synthetic_logs(BATCH) for _ in range(a.batches)]
+        print(f"load average before: {os.getloadavg()[0]:.1f} (the machine is shared; CPU-second rates are what one "
+              "free core would give)", flush=True)
         print("end to end (HTTP in, rows committed), batches of 512:", flush=True)
         pb_spans = end_to_end(tmp, SPANS, [r.SerializeToString() for r in span_reqs], a.batches * BATCH,
                               "application/x-protobuf")
@@ -285,9 +300,11 @@ def main() -> None:
         print("ceiling (the same rows straight into the store, no HTTP, no decoding):", flush=True)
         span_ceiling = ceiling(tmp, SPANS, [convert_traces(r).rows for r in span_reqs])
         log_ceiling = ceiling(tmp, LOGS, [convert_logs(r).rows for r in log_reqs])
-        print(f"  end-to-end / ceiling: spans {pb_spans / span_ceiling:.0%}, logs {pb_logs / log_ceiling:.0%}")
+        print(f"  end-to-end / ceiling, wall: spans {pb_spans[0] / span_ceiling[0]:.0%}, "
+              f"logs {pb_logs[0] / log_ceiling[0]:.0%}; per CPU-second: spans {pb_spans[1] / span_ceiling[1]:.0%}, "
+              f"logs {pb_logs[1] / log_ceiling[1]:.0%}", flush=True)
         print("peak memory under 2x overload (protobuf spans):", flush=True)
-        peak_memory(tmp, [r.SerializeToString() for r in span_reqs], pb_spans, a.overload_seconds)
+        peak_memory(tmp, [r.SerializeToString() for r in span_reqs], pb_spans[0], a.overload_seconds)
         del span_reqs, log_reqs
         if not a.skip_queries:
             print(f"query latency over HTTP on a store of {a.store_spans:,} spans:", flush=True)

@@ -6,7 +6,8 @@ import base64
 import json
 import os
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -214,7 +215,7 @@ class CollectorProcess:
         self._stderr.close()
         return self.proc.returncode
 
-    def __enter__(self) -> "CollectorProcess":
+    def __enter__(self) -> CollectorProcess:  # noqa: PYI034 - a plain class, not meant to be subclassed
         return self
 
     def __exit__(self, *exc: object) -> None:

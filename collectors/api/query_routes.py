@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Annotated, Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +19,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from collectors.query.timefmt import BadTime, parse_time
-from collectors.store.queries import BadQuery, LogFilter, TelemetryQueries, TraceFilter, TraceNotFound, parse_attr
+from collectors.store.queries import (
+    BadQuery,
+    LogFilter,
+    TelemetryQueries,
+    TraceFilter,
+    TraceNotFound,
+    parse_attr,
+)
 
 DEFAULT_WINDOW_NS = 15 * 60 * 1_000_000_000
 Attrs = Annotated[list[str], Query(description="key=value, repeatable")]

@@ -10,8 +10,9 @@ before the process exits (SIGTERM drains the queue).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response

@@ -13,7 +13,8 @@ import binascii
 import enum
 import json
 import zlib
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError as ProtoDecodeError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 class BadTime(ValueError):
@@ -13,7 +13,7 @@ def parse_time(raw: str) -> int:
     """Nanoseconds since the epoch of an RFC 3339 timestamp or a unix-seconds number."""
     value = raw.strip()
     try:
-        return int(round(float(value) * 1e9)) if value.replace(".", "", 1).isdigit() else _rfc3339(value)
+        return round(float(value) * 1e9) if value.replace(".", "", 1).isdigit() else _rfc3339(value)
     except (ValueError, OverflowError) as exc:
         raise BadTime(f"{raw!r} is not an RFC 3339 time or unix seconds") from exc
 
@@ -33,11 +33,11 @@ def _rfc3339(value: str) -> int:
         text = head + rest
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp()) * 1_000_000_000 + frac_ns
 
 
 def format_ns(ns: int) -> str:
     """RFC 3339 in UTC with microseconds, e.g. 2026-11-27T04:00:00.123456Z."""
-    dt = datetime.fromtimestamp(ns // 1000 / 1e6, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ns // 1000 / 1e6, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

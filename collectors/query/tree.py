@@ -9,8 +9,8 @@ Everything is iterative so a hostile, very deep trace cannot exhaust the stack.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Node:
     parent_span_id: str
     start_ns: int
     end_ns: int
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
     depth: int = 0
     self_ns: int = 0
     critical_ns: int = 0

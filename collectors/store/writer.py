@@ -14,8 +14,9 @@ import collections
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -176,7 +177,7 @@ class Writer(threading.Thread):
                     if logs:
                         conn.exec_driver_sql(self._log_sql, logs)
                 break
-            except Exception:  # noqa: BLE001 - any store failure is retried; items stay counted in the queue
+            except Exception:
                 self.metrics.write_errors.inc()
                 log.exception("batch write failed; retrying in %.1fs", delay)
                 if self.queue.closed:
@@ -212,7 +213,7 @@ class Writer(threading.Thread):
         if logs and self.on_logs is not None:
             try:
                 self.on_logs(logs)
-            except Exception:  # noqa: BLE001 - a tail subscriber must never stop ingest
+            except Exception:
                 log.exception("live tail publish failed")
 
     def _maybe_flush_services(self, force: bool = False) -> None:
@@ -229,7 +230,7 @@ class Writer(threading.Thread):
                 conn.exec_driver_sql(sql, [(s, v, ts) for (s, v), ts in self._services.items()])
             self._services_dirty = False
             self._last_services_flush = now
-        except Exception:  # noqa: BLE001 - the service list is advisory; retried on the next pass
+        except Exception:
             log.exception("service list update failed")
 
     def _maybe_retain(self) -> None:
@@ -239,7 +240,7 @@ class Writer(threading.Thread):
         self._last_retention = now
         try:
             self.enforce_retention(now)
-        except Exception:  # noqa: BLE001 - retention retries on its next interval
+        except Exception:
             log.exception("retention pass failed")
 
     def enforce_retention(self, now: float) -> dict[str, int]:

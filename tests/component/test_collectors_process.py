@@ -8,8 +8,9 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -208,15 +209,15 @@ def test_live_tail_streams_new_matching_logs(collector: tuple[CollectorProcess, 
     started = threading.Event()
 
     def listen() -> None:
-        with httpx.Client(base_url=collector[0].url, timeout=20) as client:
-            with client.stream("GET", "/api/logs/tail", params={"service": "tailme", "severity": "WARN"}) as r:
-                assert r.status_code == 200
-                for line in r.iter_lines():
-                    started.set()
-                    if line.startswith("data: "):
-                        received.append(json.loads(line[6:]))
-                        if len(received) == 2:
-                            return
+        with httpx.Client(base_url=collector[0].url, timeout=20) as client, \
+                client.stream("GET", "/api/logs/tail", params={"service": "tailme", "severity": "WARN"}) as r:
+            assert r.status_code == 200
+            for line in r.iter_lines():
+                started.set()
+                if line.startswith("data: "):
+                    received.append(json.loads(line[6:]))
+                    if len(received) == 2:
+                        return
 
     thread = threading.Thread(target=listen, daemon=True)
     thread.start()
