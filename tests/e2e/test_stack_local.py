@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -73,6 +74,16 @@ class Stack:
             except (OSError, ValueError):
                 pass
         return out
+
+
+def cart_counts(stack: Stack) -> dict[str, int]:
+    """Responses per cart server, all codes, from HAProxy's Prometheus exporter."""
+    text = httpx.get(stack.url("HAPROXY_STATS", "/metrics"), timeout=10).text
+    out: dict[str, int] = {}
+    for m in re.finditer(r'haproxy_server_http_responses_total\{proxy="svc_cart",server="([^"]+)",code="[^"]+"\} (\d+)',
+                         text):
+        out[m.group(1)] = out.get(m.group(1), 0) + int(m.group(2))
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +157,19 @@ def test_journey_targets_fault_restart_and_down(stack: Stack) -> None:
             assert time.monotonic() < deadline, m
             time.sleep(1)
     assert v1 and max(v for _, v in v1) == 0.0, v1
+
+    # 90/10 through the router, with the load generator running: ~10% of cart's requests reach v2,
+    # counted by HAProxy itself.
+    assert stack.cli("fault", "cart", "v2", "--clear").returncode == 0
+    assert stack.cli("weights", "cart", "v1=90", "v2=10").returncode == 0
+    before = cart_counts(stack)
+    with httpx.Client(base_url=f"http://127.0.0.1:{cart_port}", timeout=10) as cart:
+        for _ in range(400):
+            cart.get("/carts/e2e-load")
+    after = cart_counts(stack)
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    share = 100 * delta.get("v2__1", 0) / max(1, sum(delta.values()))
+    assert sum(delta.values()) >= 400 and abs(share - 10) <= 3, delta
 
     # Killing an instance's process: the runtime restarts it and status shows the restart.
     victim = next(i for i in stack.instances() if i["id"] == "catalog-v1-1")
