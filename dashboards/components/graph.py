@@ -7,7 +7,7 @@ from typing import Any
 import reflex as rx
 
 
-def service_graph(nodes: Any, edges: Any, width: int = 760, height: int = 300) -> rx.Component:
+def service_graph(nodes: Any, edges: Any, width: int = 760, height: int = 250) -> rx.Component:
     """Services as health-coloured circles (linking to their page), calls as labelled arrows."""
     return rx.el.svg(
         rx.el.svg.defs(rx.el.svg.marker(

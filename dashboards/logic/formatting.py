@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 DASH = "—"
@@ -89,11 +89,11 @@ def parse_time(value: Any) -> float | None:
         except ValueError:
             pass
         try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            dt = datetime.fromisoformat(text)
         except ValueError:
             return None
         if dt.tzinfo is None:
-            dt = dt.replace(tzinfo=timezone.utc)
+            dt = dt.replace(tzinfo=UTC)
         return dt.timestamp()
     return None
 
@@ -103,7 +103,7 @@ def fmt_clock(epoch: Any, *, with_date: bool = False) -> str:
     ts = parse_time(epoch)
     if ts is None:
         return DASH
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ts, tz=UTC)
     return dt.strftime("%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S")
 
 
@@ -112,7 +112,7 @@ def fmt_clock_ms(epoch: Any) -> str:
     ts = parse_time(epoch)
     if ts is None:
         return DASH
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    dt = datetime.fromtimestamp(ts, tz=UTC)
     return dt.strftime("%H:%M:%S.") + f"{dt.microsecond // 1000:03d}"
 
 

@@ -94,9 +94,7 @@ def step_rows(rollout: dict) -> list[dict[str, Any]]:
     for i, s in enumerate(steps):
         weight = pick(s, "weight", "canary_weight") if isinstance(s, dict) else s
         pause = pick(s, "pause", "pause_seconds", "duration") if isinstance(s, dict) else None
-        if phase == Phase.PROMOTED:
-            where = "done"
-        elif is_number(current) and i < current:
+        if phase == Phase.PROMOTED or is_number(current) and i < current:
             where = "done"
         elif is_number(current) and i == current and phase in (Phase.PROGRESSING, Phase.PAUSED):
             where = "current"

@@ -6,11 +6,11 @@ naming difference in a payload degrades to a dash rather than a crash.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import Any
 
-from dashboards.logic.formatting import (DASH, fmt_clock, fmt_ms, fmt_pct, fmt_rps, is_number,
-                                         parse_time, pick)
+from dashboards.logic.formatting import DASH, fmt_clock, fmt_ms, fmt_pct, fmt_rps, is_number, parse_time, pick
 
 # Colours (Radix colour names, valid in light and dark themes).
 HEALTH_COLOURS = {"ok": "#30a46c", "warn": "#f5d90a", "bad": "#e5484d", "unknown": "#8b8d98"}
@@ -61,7 +61,7 @@ def points(series: Any) -> list[tuple[float, float]]:
             value = float(v)
         except (TypeError, ValueError):
             continue
-        if t is not None and value == value:  # NaN-free
+        if t is not None and not math.isnan(value):
             out.append((t, value))
     return out
 
@@ -285,7 +285,7 @@ def scale_effect(service: str, version: str, current: int, replicas: int) -> str
             f"{current} → {replicas} replicas.")
 
 
-def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: int = 300,
+def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: int = 250,
                  window_s: float | None = None) -> dict[str, list]:
     """Positions for the service graph: services in columns by call depth, edges with rate and errors.
 
@@ -360,9 +360,12 @@ def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: in
         if err_ratio is None and is_number(errors) and is_number(calls) and calls:
             err_ratio = errors / calls
         rate_text = fmt_rps(rate) if is_number(rate) else (f"{calls} calls" if is_number(calls) else "")
-        label = " · ".join(p for p in (rate_text, f"{fmt_pct(err_ratio)} err" if is_number(err_ratio) else "")
-                           if p)
-        out_edges.append({"x1": x1 + 12, "y1": y1, "x2": x2 - 12, "y2": y2, "lx": (x1 + x2) // 2,
-                          "ly": (y1 + y2) // 2 - 6, "label": label,
+        # errors only when there are some: a fan of "0% err" labels hides the ones that matter
+        err_text = f"{fmt_pct(err_ratio)} err" if is_number(err_ratio) and err_ratio > 0 else ""
+        label = " · ".join(p for p in (rate_text, err_text) if p)
+        # labels sit two thirds of the way along, where edges fanning out of one caller have parted
+        out_edges.append({"x1": x1 + 12, "y1": y1, "x2": x2 - 12, "y2": y2,
+                          "lx": round(x1 + (x2 - x1) * 0.66), "ly": round(y1 + (y2 - y1) * 0.66) - 5,
+                          "label": label,
                           "colour": HEALTH_COLOURS[health_of(err_ratio)] if is_number(err_ratio) else "#8b8d98"})
     return {"nodes": nodes, "edges": out_edges}

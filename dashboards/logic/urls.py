@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 TIME_WINDOWS = ["5m", "15m", "30m", "1h", "3h", "6h", "24h"]

@@ -1,5 +1,8 @@
 """Audit trail and token management (admin only; the API enforces it too)."""
 
+# ruff: noqa: RUF012  (Reflex declares state vars as class attributes with mutable defaults;
+# it copies them per session, so the shared-default hazard this rule guards against does not apply)
+
 from __future__ import annotations
 
 import asyncio

@@ -6,11 +6,15 @@ off the state lock. A timer in the browser rather than an endless server-side lo
 tab stops its refreshes by itself, so no loop outlives its page.
 """
 
+# ruff: noqa: RUF012  (Reflex declares state vars as class attributes with mutable defaults;
+# it copies them per session, so the shared-default hazard this rule guards against does not apply)
+
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import reflex as rx
 

@@ -8,7 +8,8 @@ secondary source (Prometheus, the collectors) becomes a warning and empty panels
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from control_plane.client import ApiClient, ApiError

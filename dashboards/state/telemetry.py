@@ -1,5 +1,8 @@
 """Trace search, trace view and logs states."""
 
+# ruff: noqa: RUF012  (Reflex declares state vars as class attributes with mutable defaults;
+# it copies them per session, so the shared-default hazard this rule guards against does not apply)
+
 from __future__ import annotations
 
 import asyncio

@@ -12,13 +12,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import conftest_dashboard
 import pytest
-from conftest_dashboard import (browser, dashboard, login, new_page, screenshot,  # noqa: F401 (fixtures)
-                                stack_admin, stack_api_url)
+from conftest_dashboard import login, new_page, screenshot, stack_admin, stack_api_url
 
 from control_plane.client import ApiClient, ApiError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+# the fixtures that build and start the dashboard and the browser (the stack comes from the e2e suite)
+dashboard = conftest_dashboard.dashboard
+browser = conftest_dashboard.browser
 
 VIEWER = ("e2e-viewer", "viewer-password-123")
 TRACE_URL = re.compile(r"/trace/?\?id=[0-9a-f]+")
@@ -37,7 +41,7 @@ def api(stack: Any) -> Iterator[ApiClient]:
 
 
 @pytest.fixture(scope="module")
-def admin_page(browser: Any, dashboard: Any, stack: Any) -> Iterator[Any]:  # noqa: F811
+def admin_page(browser: Any, dashboard: Any, stack: Any) -> Iterator[Any]:
     page = new_page(browser)
     login(page, dashboard.url, *stack_admin(stack))
     yield page
@@ -54,7 +58,7 @@ def no_horizontal_overflow(page: Any) -> bool:
     return bool(page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth + 1"))
 
 
-def test_login_rejects_a_wrong_password_and_shows_identity_after(browser: Any, dashboard: Any,  # noqa: F811
+def test_login_rejects_a_wrong_password_and_shows_identity_after(browser: Any, dashboard: Any,
                                                                   stack: Any) -> None:
     page = new_page(browser)
     page.goto(f"{dashboard.url}/service?name=cart")  # deep link: login first, then back here
@@ -124,7 +128,7 @@ def test_a_log_line_links_to_its_trace(admin_page: Any, dashboard: Any) -> None:
     wait_fresh(admin_page)
     admin_page.wait_for_selector(".log-trace-link", timeout=30_000)
     admin_page.click("#live-toggle")  # pause the tail so the line stays put
-    assert "live=0" in admin_page.url
+    admin_page.wait_for_function("() => location.search.includes('live=0')")
     screenshot(admin_page, "logs-light")
     admin_page.locator(".log-trace-link").first.click()
     admin_page.wait_for_url(TRACE_URL)
@@ -144,11 +148,11 @@ def test_admin_pages(admin_page: Any, dashboard: Any) -> None:
     screenshot(admin_page, "tokens-light")
 
 
-def test_every_page_in_the_dark_theme(browser: Any, dashboard: Any, stack: Any) -> None:  # noqa: F811
+def test_every_page_in_the_dark_theme(browser: Any, dashboard: Any, stack: Any) -> None:
     page = new_page(browser, dark=True)
     login(page, dashboard.url, *stack_admin(stack))
     for name, path in [("overview", "/"), ("service", "/service?name=checkout"), ("traces", "/traces"),
-                       ("logs", "/logs"), ("rollouts", "/rollouts"), ("audit", "/audit"), ("tokens", "/tokens")]:
+                       ("logs", "/logs"), ("audit", "/audit"), ("tokens", "/tokens"), ("rollouts", "/rollouts")]:
         page.goto(f"{dashboard.url}{path}")
         page.wait_for_selector("#main-content")
         wait_fresh(page)
@@ -157,7 +161,7 @@ def test_every_page_in_the_dark_theme(browser: Any, dashboard: Any, stack: Any) 
     page.context.close()
 
 
-def test_viewer_sees_no_controls_and_the_api_refuses_a_forged_one(browser: Any, dashboard: Any,  # noqa: F811
+def test_viewer_sees_no_controls_and_the_api_refuses_a_forged_one(browser: Any, dashboard: Any,
                                                                    api: ApiClient) -> None:
     try:
         api.request("POST", "/api/v1/users", json={"name": VIEWER[0], "password": VIEWER[1], "role": "viewer"})

@@ -171,6 +171,7 @@ def test_graph_layout_columns_by_call_depth_and_colours_by_health():
     assert nodes["cart"]["colour"] == shaping.HEALTH_COLOURS["bad"]
     assert nodes["frontend"]["colour"] == shaping.HEALTH_COLOURS["ok"]
     assert layout["edges"][0]["label"] == "50 calls · 20% err"
+    assert layout["edges"][1]["label"] == "10 calls"  # no error text when there are no errors
 
 
 def test_graph_layout_survives_cycles_and_empty_input():
