@@ -116,7 +116,7 @@ class Daemon:
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
         self._rollouts_thread: threading.Thread | None = None
-        self._loadgen_started = 0.0
+        self._last_restart: dict[str, float] = {}
         self._server: Any = None
         self._owns_state = False  # set once our pidfile is written: only then may stop() touch pidfiles
 
@@ -225,16 +225,32 @@ class Daemon:
                                                 f"http://{s.host}:{s.edge_port}", "--rate", f"{s.loadgen_rate:g}",
                                                 "--duration", "86400"], self.state_dir, self.base_env)
         self.loadgen.start()
-        self._loadgen_started = time.monotonic()
+        self._last_restart["loadgen"] = time.monotonic()
 
-    def _keep_loadgen_running(self) -> None:
-        """Shoppers stop after their longest run (a day) or a crash; start them again, at most twice a minute."""
-        lg = self.loadgen
-        if lg is None or lg.alive() or time.monotonic() - self._loadgen_started < 30:
-            return
-        log.warning("the load generator exited (see %s); starting it again", lg.log_path)
-        lg.start()
-        self._loadgen_started = time.monotonic()
+    def _due(self, part: str, every: float = 30.0) -> bool:
+        """Rate-limit restarts of one part: a part that keeps dying is retried, not spun on."""
+        now = time.monotonic()
+        if now - self._last_restart.get(part, -every) < every:
+            return False
+        self._last_restart[part] = now
+        return True
+
+    def _supervise(self) -> None:
+        """Start again whatever helper process died: HAProxy, Prometheus, collectors, load generator."""
+        if not self.router.running() and self._due("haproxy", 5.0):
+            log.warning("HAProxy is gone; starting it again")
+            self.router.start()
+            assert self.runtime is not None and self.fleet is not None
+            self.runtime.resync_router()
+            self.fleet.start()
+        if not self.prometheus.running() and self._due("prometheus"):
+            log.warning("Prometheus is gone; starting it again")
+            self.prometheus.start()
+        for part in (self.collectors, self.loadgen):
+            # Shoppers also stop after their longest run (a day): they are started again here.
+            if part is not None and not part.alive() and self._due(part.name):
+                log.warning("%s exited (see %s); starting it again", part.name, part.log_path)
+                part.start()
 
     def all_ready(self) -> bool:
         insts = self.runtime.instances() if self.runtime else []
@@ -244,14 +260,8 @@ class Daemon:
         assert self.runtime is not None
         while not self._stop.is_set():
             try:
-                if not self.router.running():
-                    log.warning("HAProxy is gone; starting it again")
-                    self.router.start()
-                    self.runtime.resync_router()
-                    if self.fleet is not None:
-                        self.fleet.start()
+                self._supervise()
                 self.runtime.reconcile_once()
-                self._keep_loadgen_running()
             except Exception:  # the loop must survive anything one pass throws; logged with its traceback
                 log.exception("reconcile pass failed")
             self.runtime.wake.wait(RECONCILE_INTERVAL_S)

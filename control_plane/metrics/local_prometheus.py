@@ -116,6 +116,8 @@ class LocalPrometheus:
             return False
 
     def running(self) -> bool:
+        if self._proc is not None:
+            self._proc.poll()  # reap it if it died, so it is not counted alive as a zombie
         return procs.pid_alive(self.pid)
 
     def stop(self, grace: float = 10.0) -> None:

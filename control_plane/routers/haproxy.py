@@ -178,6 +178,7 @@ class HAProxyRouter:
         raise PermanentError(f"HAProxy did not open its admin socket within {timeout:.0f}s (see {self.log_path})")
 
     def running(self) -> bool:
+        self._reap()
         return procs.pid_alive(self.pid)
 
     def stop(self, grace: float = 5.0) -> None:

@@ -108,7 +108,7 @@ def spawn_process(launch: Launch) -> ProcessHandle:
 class HttpProbe:
     """Reads an instance's ``/readyz`` and pushes faults to ``/_fleet/faults``."""
 
-    def __init__(self, timeout: float = 1.0) -> None:
+    def __init__(self, timeout: float = 2.0) -> None:
         self._http = httpx.Client(timeout=timeout)
 
     def ready(self, port: int) -> dict | None:
