@@ -9,7 +9,7 @@ import sys
 import uvicorn
 
 from fleet import SERVICES
-from fleet.kit.logs import configure_logging
+from fleet.kit.logs import configure_logging, detach_otel_bridge
 from fleet.kit.sdk import configure_sdk
 from fleet.kit.settings import FleetSettings, SettingsError
 
@@ -44,17 +44,17 @@ def main(argv: list[str] | None = None) -> int:
         log.critical("cannot start: %s", exc)
         telemetry.shutdown()
         return 1
+    app.state.kit.shutdown_hooks.append(lambda: log.info("stopped"))
+    app.state.kit.shutdown_hooks.append(detach_otel_bridge)
+    app.state.kit.shutdown_hooks.append(telemetry.shutdown)
     log.info("starting", extra={"host": settings.host, "port": settings.port,
                                 "upstreams": ",".join(f"{k}={v}" for k, v in sorted(settings.upstreams.items())),
                                 "faults": str(settings.faults.to_dict()), "telemetry": settings.telemetry})
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=5, server_header=False)
     server = uvicorn.Server(config)
-    try:
-        server.run()
-    finally:
-        log.info("stopped")
-        telemetry.shutdown()
+    server.run()  # on SIGTERM/SIGINT uvicorn runs the lifespan shutdown, then re-raises the signal
+    telemetry.shutdown()  # reached only when the server did not start (e.g. port in use)
     return 0 if server.started else 1
 
 

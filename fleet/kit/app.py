@@ -50,6 +50,9 @@ class ServiceKit:
     upstreams: Upstreams
     tracer: trace.Tracer
     ready: bool = False
+    # run at lifespan shutdown, in order; the entry point appends the telemetry flush here because
+    # uvicorn re-raises SIGTERM after shutdown, so code after server.run() never runs
+    shutdown_hooks: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
     exit: Callable[[int], None] = field(default=os._exit)  # replaced in tests; os._exit makes a crash real
 
 
@@ -79,8 +82,8 @@ def create_app(service_name: str, *, settings: FleetSettings | None = None, rout
     instance = settings.instance_id or f"{service_name}-{settings.version}-0"
     metrics = FleetMetrics(service_name, settings.version, instance, registry)
     kit = ServiceKit(settings=settings, metrics=metrics, faults=FaultInjector(settings.faults),
-                     upstreams=Upstreams(settings.upstreams, transport=transport, tracer=tracer), tracer=tracer)
-    shutdown_hooks = list(on_shutdown)
+                     upstreams=Upstreams(settings.upstreams, transport=transport, tracer=tracer), tracer=tracer,
+                     shutdown_hooks=list(on_shutdown))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,10 +93,13 @@ def create_app(service_name: str, *, settings: FleetSettings | None = None, rout
         finally:
             kit.ready = False
             await kit.upstreams.aclose()
-            for hook in shutdown_hooks:
-                result = hook()
-                if result is not None:
-                    await result
+            for hook in kit.shutdown_hooks:
+                try:
+                    result = hook()
+                    if result is not None:
+                        await result
+                except Exception:  # noqa: BLE001 - one failing hook must not skip the others
+                    logging.getLogger("fleet").exception("shutdown hook failed")
 
     # FastAPI's native OpenTelemetry would add a second server span (and its own metrics and log
     # handler) per request; the kit's middleware is the one source of telemetry, so switch it off.

@@ -96,6 +96,14 @@ class OtelLogBridge(logging.Handler):
             pass
 
 
+def detach_otel_bridge() -> None:
+    """Stop sending log records to OpenTelemetry (before its providers shut down)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, OtelLogBridge):
+            root.removeHandler(h)
+
+
 def configure_logging(service: str, version: str, instance: str, *, level: str = "INFO",
                       stream: TextIO | None = None, otel_bridge: bool = True) -> None:
     """Install JSON stdout logging (and the OTel bridge) on the root logger; called by the entry point."""

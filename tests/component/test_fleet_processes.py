@@ -109,8 +109,12 @@ def sink() -> Iterator[OtlpSink]:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, sink: OtlpSink) -> Iterator[LocalFleet]:
-    with LocalFleet(tmp_path_factory.mktemp("fleet"), env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url}) as f:
-        yield f
+    fleet = LocalFleet(tmp_path_factory.mktemp("fleet"), env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url})
+    fleet.start(timeout=90)  # eight interpreters starting at once on a busy 2-core machine can be slow
+    try:
+        yield fleet
+    finally:
+        fleet.stop()
 
 
 def test_a_checkout_journey_ends_in_an_order_and_one_trace_spans_the_services(fleet: LocalFleet,
@@ -204,7 +208,7 @@ def single(tmp_path: Path) -> Iterator[Callable[..., ServiceProcess]]:
 
 def test_crash_after_kills_the_process_after_the_nth_request(single: Callable[..., ServiceProcess]) -> None:
     svc = single("catalog", faults={"crash_after": 3}, env={"FLEET_TELEMETRY": "off"})
-    svc.wait_ready()
+    svc.wait_ready(60)
     codes = [httpx.get(f"{svc.url}/products/mug", timeout=5).status_code for _ in range(3)]
     assert codes == [200, 200, 200]
     assert svc.proc.wait(timeout=5) == 70
@@ -213,7 +217,7 @@ def test_crash_after_kills_the_process_after_the_nth_request(single: Callable[..
 
 def test_leak_grows_resident_memory(single: Callable[..., ServiceProcess]) -> None:
     svc = single("shipping", faults={"leak_kb_per_request": 1024}, env={"FLEET_TELEMETRY": "off"})
-    svc.wait_ready()
+    svc.wait_ready(60)
 
     def rss_kb() -> int:
         status = Path(f"/proc/{svc.proc.pid}/status").read_text()
@@ -233,3 +237,16 @@ def test_bad_environment_fails_fast_with_a_clear_message(tmp_path: Path) -> None
         r = subprocess.run([sys.executable, "-m", "fleet", *args], cwd=REPO, capture_output=True, text=True, check=False,
                            env={"PATH": "/usr/bin:/bin", "FLEET_DATA_DIR": str(tmp_path), **env}, timeout=30)
         assert r.returncode == 2 and needle in r.stderr, r.stderr
+
+
+def test_sigterm_flushes_pending_telemetry(single: Callable[..., ServiceProcess], sink: OtlpSink) -> None:
+    svc = single("cart", env={"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url})
+    svc.wait_ready(60)
+    trace_id = "6bf92f3577b34da6a3ce929d0e0e4738"
+    for _ in range(3):
+        httpx.get(f"{svc.url}/carts/flush", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"}, timeout=5)
+    svc.stop()  # well inside the 1 s batch delay: only the shutdown flush can have sent them
+    assert len([x for x in sink.spans if x["trace_id"] == trace_id]) == 3
+    assert len([x for x in sink.logs if x["trace_id"] == trace_id]) == 3
+    assert [x["message"] for x in svc.log_lines()][-3:] == ["stopped", "Application shutdown complete.",
+                                                            f"Finished server process [{svc.proc.pid}]"]
