@@ -98,7 +98,7 @@ def create_app(service_name: str, *, settings: FleetSettings | None = None, rout
                     result = hook()
                     if result is not None:
                         await result
-                except Exception:  # noqa: BLE001 - one failing hook must not skip the others
+                except Exception:
                     logging.getLogger("fleet").exception("shutdown hook failed")
 
     # FastAPI's native OpenTelemetry would add a second server span (and its own metrics and log
