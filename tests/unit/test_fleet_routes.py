@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fleet_fakes import FakeRouter, manifest, repo
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_fleet_service import FakeMetrics, FakeRuntime
 
 from control_plane.api.app import create_app
@@ -127,3 +129,25 @@ def test_service_discovery_is_open_on_loopback_and_metrics_answer(api) -> None:
     m = client.get("/api/v1/services/cart/metrics", params={"range": "5m", "step": "15s"}, headers=h["viewer"])
     assert m.status_code == 200 and "v1" in m.json()["versions"]
     assert client.get("/api/v1/overview/metrics", headers=h["viewer"]).status_code == 200
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False)
+                    | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                    max_leaves=8)
+SEGMENT = st.sampled_from(["cart", "v1", "v2", "nope", "v1.2-rc", "V1", "x" * 80, "%20", "-", "0"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(service=SEGMENT, version=SEGMENT, replicas=JSON, faults=JSON, weights=JSON)
+def test_no_input_gets_a_500(api, service, version, replicas, faults, weights) -> None:  # type: ignore[no-untyped-def]
+    client, h = api
+    for method, path, body in (
+            ("PUT", f"/api/v1/services/{service}/versions/{version}", {"replicas": replicas, "faults": faults}),
+            ("PUT", f"/api/v1/services/{service}/weights", {"weights": weights}),
+            ("DELETE", f"/api/v1/services/{service}/versions/{version}", None),
+            ("GET", f"/api/v1/services/{service}/metrics?range={version}&step={service}", None)):
+        r = client.request(method, path, json=body, headers=h["operator"])
+        assert r.status_code < 500 or r.json()["error"]["code"] == "temporary_error", (method, path, body, r.text)
+        if r.status_code >= 400:
+            assert set(r.json()["error"]) >= {"code", "message"}
