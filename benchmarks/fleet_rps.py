@@ -148,7 +148,7 @@ def main() -> int:
     sink = subprocess.Popen(["taskset", "-c", "1", sys.executable, "-c", SINK, str(sink_port)])
     print(f"fleet rps benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"python {sys.version.split()[0]}  cores {os.cpu_count()}  runs {args.runs} x {args.duration}s  "
-          f"wrk -c{args.connections}")
+          f"wrk -c{args.connections}  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"{'service':<15}{'route':<36}{'on rps':>9}{'off rps':>9}{'on/off':>8}  note")
     try:
         with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
