@@ -210,10 +210,11 @@ class HAProxyRouter:
         except OSError as exc:
             raise TemporaryError(f"HAProxy admin socket {self.socket_path} unreachable: {exc}") from exc
         answer = b"".join(chunks).decode(errors="replace")
-        lowered = answer.lower()
-        if any(marker in lowered for marker in ("unknown command", "no such", "not found", "require",
-                                                "error", "invalid", "cannot", "unexpected")) \
-                and not answer.startswith("1\n# "):  # server state dumps are never errors
+        # HAProxy answers a refused command with one message line ("No such server.", "Require
+        # 'backend/server'.", "Unknown command ..."); dumps and successes never start like that.
+        first = answer.lstrip().split("\n", 1)[0].lower()
+        if any(marker in first for marker in ("unknown command", "no such", "not found", "require", "error",
+                                              "invalid", "cannot", "unexpected", "must be", "not allowed")):
             raise PermanentError(f"HAProxy refused {cmd!r}: {answer.strip()}")
         return answer
 
