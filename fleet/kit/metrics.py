@@ -14,6 +14,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
 )
 
@@ -27,8 +28,11 @@ class FleetMetrics:
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, service: str, version: str, instance: str, registry: CollectorRegistry | None = None):
+    def __init__(self, service: str, version: str, instance: str, registry: CollectorRegistry | None = None,
+                 process_metrics: bool = True):
         self.registry = registry if registry is not None else CollectorRegistry()
+        if process_metrics:  # process_resident_memory_bytes etc.: how a leak shows up in Prometheus
+            ProcessCollector(registry=self.registry)
         self._base = (service, version, instance)
         self.instance = instance
         self.requests = Counter("fleet_http_requests_total", "HTTP requests handled (probes excluded)",

@@ -76,6 +76,7 @@ async def test_metrics_have_the_contract_names_labels_and_buckets(tmp_path: Path
     buckets = sorted({float(s.labels["le"]) for m in registry.collect() for s in m.samples
                       if s.name == "fleet_http_request_duration_seconds_bucket"})
     assert buckets == [*map(float, DURATION_BUCKETS), float("inf")]
+    assert get("process_resident_memory_bytes") > 0  # a leak fault shows up here
 
 
 async def test_incoming_trace_context_is_continued(tmp_path: Path, provider: TracerProvider,
