@@ -150,8 +150,9 @@ class Daemon:
         sessions = make_sessionmaker(make_engine(s.control_db_url))
         repo = FleetRepo(sessions)
         self.router.start()
-        otlp = self._start_collectors()
-        self.prometheus.start()
+        # Collectors and Prometheus start while the fleet does; both are waited for below.
+        otlp = self._launch_collectors()
+        self.prometheus.launch()
         static = [{"targets": [f"{s.host}:{s.haproxy_stats_port}"], "labels": {"job": "haproxy"}},
                   {"targets": [f"{s.host}:{s.api_port}"], "labels": {"job": "control-plane"}}]
         if otlp:
@@ -167,11 +168,15 @@ class Daemon:
         self.runtime.adopt()
         self.fleet.start()
         self.ctx = AppContext(settings=s, sessions=sessions, fleet=self.fleet, metrics=metrics,
-                              collectors_url=f"http://{s.host}:{s.collector_port}" if otlp else "")
+                              collectors_url=otlp or "")
         self._bootstrap_auth()
         self._start_rollouts(metrics)
         self._loop = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
         self._loop.start()
+        self.prometheus.wait_ready()
+        if otlp and not self._collectors_ready():
+            self.ctx.collectors_url = ""
+            self.fleet.static_targets = [t for t in self.fleet.static_targets if t["labels"]["job"] != "collectors"]
         if s.loadgen:
             threading.Thread(target=self._start_loadgen_when_ready, name="loadgen-start", daemon=True).start()
 
@@ -192,7 +197,8 @@ class Daemon:
         _, self._rollouts_thread = start_controller(self.ctx, self.fleet, self.runtime, self.router, metrics,
                                                     self._stop)
 
-    def _start_collectors(self) -> str | None:
+    def _launch_collectors(self) -> str | None:
+        """Start the collectors (not waiting); their OTLP endpoint, or None when the module is missing."""
         s = self.settings
         if not module_exists("collectors.__main__"):
             log.warning("the collectors module is not installed; running without traces and logs")
@@ -201,13 +207,17 @@ class Daemon:
                                                       str(s.collector_port), "--db-url", s.telemetry_store_url],
                                        self.state_dir, self.base_env)
         self.collectors.start()
-        if not wait_http(f"http://{s.host}:{s.collector_port}/healthz", 30, self.collectors.alive):
-            log.warning("the collectors did not become ready (see %s); running without them",
-                        self.collectors.log_path)
-            self.collectors.stop()
-            self.collectors = None
-            return None
         return f"http://{s.host}:{s.collector_port}"
+
+    def _collectors_ready(self) -> bool:
+        assert self.collectors is not None
+        s = self.settings
+        if wait_http(f"http://{s.host}:{s.collector_port}/healthz", 30, self.collectors.alive):
+            return True
+        log.warning("the collectors did not become ready (see %s); running without them", self.collectors.log_path)
+        self.collectors.stop()
+        self.collectors = None
+        return False
 
     def _start_loadgen_when_ready(self) -> None:
         if not module_exists("fleet.loadgen.__main__"):

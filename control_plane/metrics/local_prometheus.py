@@ -84,6 +84,12 @@ class LocalPrometheus:
         self.pid_path.unlink(missing_ok=True)
 
     def start(self, timeout: float = 30.0) -> None:
+        """Launch Prometheus and wait until it is ready."""
+        self.launch()
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Start the process without waiting (the daemon starts the fleet meanwhile)."""
         binary = self.binary()
         self.stop_stale()
         procs.check_ports_free([("FLEETDECK_PROMETHEUS_PORT", self.settings.prometheus_port)], self.settings.host)
@@ -97,6 +103,10 @@ class LocalPrometheus:
             self._proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                           start_new_session=True)
         self.pid_path.write_text(str(self._proc.pid))
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait for ``/-/ready``; PermanentError (and the process stopped) if it exits or takes too long."""
+        assert self._proc is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
