@@ -38,14 +38,17 @@ def start_form() -> rx.Component:
                       on_change=lambda v: RolloutsState.set_form("service", v), name="service"),
             rx.input(placeholder="new version, e.g. v2", value=RolloutsState.form_version, size="1", width="160px",
                      on_change=lambda v: RolloutsState.set_form("version", v), name="version"),
-            rx.input(placeholder="steps: 10,25,50,100", value=RolloutsState.form_steps, size="1", width="160px",
+            rx.input(placeholder="weights: 10,25,50", value=RolloutsState.form_steps, size="1", width="140px",
                      on_change=lambda v: RolloutsState.set_form("steps", v), name="steps"),
-            rx.input(placeholder="pause s", value=RolloutsState.form_pause, size="1", width="80px",
-                     on_change=lambda v: RolloutsState.set_form("pause", v), name="pause"),
+            rx.input(placeholder="analysis s", value=RolloutsState.form_analysis, size="1", width="90px",
+                     on_change=lambda v: RolloutsState.set_form("analysis", v), name="analysis"),
+            rx.checkbox("hold for a manual promote", checked=RolloutsState.form_hold,
+                        on_change=RolloutsState.set_hold, size="1", id="hold"),
             rx.button(rx.icon("rocket", size=14), "Start", size="1", type="submit", id="start-rollout"),
             spacing="2", wrap="wrap", align="center"),
-        rx.text("Each step sets the canary's traffic weight, waits the pause, then compares canary with "
-                "stable; a failed check rolls back.", size="1", color_scheme="gray"),
+        rx.text("Each weight is followed by an analysis of that many seconds comparing canary with stable; "
+                "a failed analysis rolls back. After the last step it promotes (or holds, if asked).",
+                size="1", color_scheme="gray"),
         rx.cond(RolloutsState.form_error != "", rx.text(RolloutsState.form_error, size="1", color_scheme="red",
                                                        id="form-error")),
         spacing="2"), on_submit=RolloutsState.start)))
@@ -65,11 +68,10 @@ def rollout_header() -> rx.Component:
 
 
 def steps_panel() -> rx.Component:
-    return panel("Steps", rx.hstack(rx.foreach(RolloutState.steps, lambda s: rx.vstack(
-        rx.badge(s["index"].to(str) + ": " + s["weight"].to(str), color_scheme=s["colour"],
-                 variant=rx.cond(s["where"] == "current", "solid", "soft")),
-        rx.text("pause " + s["pause"].to(str), size="1", color_scheme="gray"), spacing="1", align="center")),
-        spacing="3", wrap="wrap"))
+    return panel("Steps", rx.hstack(rx.foreach(RolloutState.steps, lambda s: rx.badge(
+        s["index"].to(str) + ". " + s["label"].to(str), color_scheme=s["colour"], size="2",
+        variant=rx.cond(s["where"] == "current", "solid", "soft"), class_name="step-" + s["where"].to(str))),
+        spacing="2", wrap="wrap"))
 
 
 def controls() -> rx.Component:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from enum import Enum
 from typing import Any
 
@@ -10,32 +11,37 @@ from dashboards.logic.formatting import DASH, fmt_clock, fmt_pct, is_number, par
 
 
 class Phase(str, Enum):
-    """Rollout phases as the API reports them (ARCHITECTURE.md, Rollouts)."""
+    """Rollout phases as the API reports them (docs/ROLLOUTS.md)."""
 
-    PENDING = "pending"  # accepted, not started
-    PROGRESSING = "progressing"  # stepping weights and analysing
-    PAUSED = "paused"  # held by an operator or a step without auto-advance
-    PROMOTED = "promoted"  # the new version takes all traffic
-    ROLLED_BACK = "rolled_back"  # back on stable (analysis failed or aborted)
+    PENDING = "pending"  # accepted; the canary is starting, no traffic yet
+    PROGRESSING = "progressing"  # walking the steps; the judge watches throughout
+    PAUSED = "paused"  # held by an operator (a failed verdict still rolls back)
+    PROMOTING = "promoting"  # replacing stable with the new version
+    PROMOTED = "promoted"  # done: the new version takes all traffic
+    ROLLING_BACK = "rolling_back"  # canary weight to zero, canary stopping
+    ROLLED_BACK = "rolled_back"  # done: analysis failed or an operator aborted
+    FAILED = "failed"  # the machinery failed; the reason says which action
     UNKNOWN = "unknown"
 
 
 PHASE_COLOURS = {Phase.PENDING: "gray", Phase.PROGRESSING: "blue", Phase.PAUSED: "amber",
-                 Phase.PROMOTED: "green", Phase.ROLLED_BACK: "red", Phase.UNKNOWN: "gray"}
+                 Phase.PROMOTING: "teal", Phase.PROMOTED: "green", Phase.ROLLING_BACK: "orange",
+                 Phase.ROLLED_BACK: "red", Phase.FAILED: "red", Phase.UNKNOWN: "gray"}
 
 # Which commands each phase accepts (the API decides; this keeps useless buttons off screen).
 _COMMANDS = {
     Phase.PENDING: ["abort"],
     Phase.PROGRESSING: ["promote", "promote-full", "pause", "abort"],
     Phase.PAUSED: ["resume", "promote", "promote-full", "abort"],
+    Phase.PROMOTING: [],
     Phase.PROMOTED: [],
+    Phase.ROLLING_BACK: [],
     Phase.ROLLED_BACK: ["retry"],
+    Phase.FAILED: ["retry", "abort"],
     Phase.UNKNOWN: [],
 }
 COMMAND_LABELS = {"promote": "Promote to next step", "promote-full": "Promote fully", "pause": "Pause",
                   "resume": "Resume", "abort": "Abort (roll back)", "retry": "Retry"}
-
-
 def phase_of(value: Any) -> Phase:
     """The Phase named by ``value`` (also accepts 'rolled-back', 'RolledBack')."""
     text = str(value or "").lower().replace("-", "_")
@@ -67,8 +73,6 @@ def rollout_rows(payload: Any) -> list[dict[str, Any]]:
             continue
         phase = phase_of(pick(r, "state", "phase", "status"))
         stable, canary = _versions(r)
-        steps = pick(r, "steps", default=[]) or []
-        step = pick(r, "step", "current_step", "step_index")
         created = parse_time(pick(r, "created_at", "started_at"))
         rows.append({
             "id": str(pick(r, "id", default="")),
@@ -76,7 +80,7 @@ def rollout_rows(payload: Any) -> list[dict[str, Any]]:
             "change": f"{stable} → {canary}",
             "phase": phase.value,
             "colour": PHASE_COLOURS[phase],
-            "step": f"{int(step) + 1}/{len(steps)}" if is_number(step) and steps else DASH,
+            "step": _step_text(r),
             "created": fmt_clock(created, with_date=True),
             "created_epoch": created or 0.0,
             "reason": str(pick(r, "reason", "status_reason", "message", default="") or ""),
@@ -85,27 +89,89 @@ def rollout_rows(payload: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _steps(rollout: dict) -> list[Any]:
+    spec = pick(rollout, "spec", default={}) or {}
+    return list(pick(spec, "steps", default=None) or pick(rollout, "steps", default=[]) or [])
+
+
+def _step_index(rollout: dict) -> int | None:
+    step = pick(rollout, "step", "current_step", "step_index")
+    if isinstance(step, dict):
+        step = pick(step, "index")
+    return int(step) if is_number(step) else None
+
+
+def _step_text(rollout: dict) -> str:
+    index, steps = _step_index(rollout), _steps(rollout)
+    if index is None or not steps:
+        return DASH
+    return f"{min(index + 1, len(steps))}/{len(steps)}"
+
+
+def describe_step(step: Any) -> str:
+    """'10%', 'analysis 60s', 'pause 30s', 'hold for promote' from a spec step."""
+    if not isinstance(step, dict):
+        return f"{step}%" if is_number(step) else str(step)
+    if "setWeight" in step or "weight" in step:
+        return f"{pick(step, 'setWeight', 'weight')}%"
+    for kind in ("analysis", "pause"):
+        if kind in step:
+            body = step[kind] or {}
+            duration = pick(body, "duration") if isinstance(body, dict) else body
+            if duration:
+                return f"{kind} {duration}"
+            return "analysis" if kind == "analysis" else "hold for promote"
+    return DASH
+
+
 def step_rows(rollout: dict) -> list[dict[str, Any]]:
-    """The rollout's steps with where it is: done / current / to do."""
-    steps = pick(rollout, "steps", default=[]) or []
-    current = pick(rollout, "step", "current_step", "step_index")
+    """The rollout's steps with where it is: done / current / failed / to do."""
+    steps = _steps(rollout)
+    current = _step_index(rollout)
     phase = phase_of(pick(rollout, "state", "phase", "status"))
     rows = []
-    for i, s in enumerate(steps):
-        weight = pick(s, "weight", "canary_weight") if isinstance(s, dict) else s
-        pause = pick(s, "pause", "pause_seconds", "duration") if isinstance(s, dict) else None
-        if phase == Phase.PROMOTED or is_number(current) and i < current:
+    for i, step in enumerate(steps):
+        if phase in (Phase.PROMOTED, Phase.PROMOTING) or (current is not None and i < current):
             where = "done"
-        elif is_number(current) and i == current and phase in (Phase.PROGRESSING, Phase.PAUSED):
+        elif current is not None and i == current and phase in (Phase.PROGRESSING, Phase.PAUSED, Phase.PENDING):
             where = "current"
-        elif is_number(current) and i == current and phase == Phase.ROLLED_BACK:
+        elif current is not None and i == current and phase in (Phase.ROLLED_BACK, Phase.ROLLING_BACK,
+                                                                 Phase.FAILED):
             where = "failed"
         else:
             where = "todo"
-        rows.append({"index": str(i + 1), "weight": f"{weight}%" if weight is not None else DASH,
-                     "pause": f"{pause}s" if is_number(pause) else str(pause or DASH), "where": where,
+        rows.append({"index": str(i + 1), "label": describe_step(step), "where": where,
                      "colour": {"done": "green", "current": "blue", "failed": "red", "todo": "gray"}[where]})
     return rows
+
+
+def _verdict_of(entry: dict) -> dict:
+    data = pick(entry, "data", default={}) or {}
+    verdict = pick(data, "verdict") if isinstance(data, dict) else None
+    if isinstance(verdict, dict):
+        return verdict
+    if pick(entry, "verdict"):
+        return {"outcome": pick(entry, "verdict"), "reason": pick(entry, "reason", default="")}
+    return {}
+
+
+def _verdict_evidence(verdict: dict) -> str:
+    parts = []
+    for check in pick(verdict, "checks", default=[]) or []:
+        if not isinstance(check, dict):
+            continue
+        canary, stable = pick(check, "canary", default={}) or {}, pick(check, "stable", default={}) or {}
+        parts.append(f"{pick(check, 'name', default='check')} {pick(check, 'outcome', default='')}: canary "
+                     f"{pick(canary, 'events', default=0)}/{pick(canary, 'requests', default=0)} "
+                     f"({fmt_pct(pick(canary, 'ratio'))}) vs stable {pick(stable, 'events', default=0)}/"
+                     f"{pick(stable, 'requests', default=0)} ({fmt_pct(pick(stable, 'ratio'))}), "
+                     f"e={pick(check, 'e_value', default='?')} / threshold {pick(check, 'threshold', default='?')}")
+    if pick(verdict, "missing"):
+        parts.append(f"missing: {verdict['missing']}")
+    if is_number(pick(verdict, "step_canary_requests")):
+        parts.append(f"canary requests this step {verdict['step_canary_requests']}"
+                     f" (min {pick(verdict, 'min_canary_requests', default='?')})")
+    return "; ".join(parts)
 
 
 def _evidence_text(evidence: Any) -> str:
@@ -124,28 +190,41 @@ def _evidence_text(evidence: Any) -> str:
 
 
 def history_rows(rollout: dict) -> list[dict[str, Any]]:
-    """Every transition and verdict with its reason and evidence, oldest first."""
-    events = pick(rollout, "events", "history", "transitions", default=[]) or []
+    """Every transition, action and decisive verdict with its reason and evidence, oldest first.
+
+    Verdicts that only say "continue" (the judge looks every few seconds) are folded: only the
+    latest one is kept, so the decisions stay readable.
+    """
+    events = pick(rollout, "history", "events", "transitions", default=[]) or []
     verdicts = pick(rollout, "verdicts", "analyses", default=[]) or []
     rows = []
     for e in list(events) + list(verdicts):
         if not isinstance(e, dict):
             continue
         at = parse_time(pick(e, "at", "time", "timestamp", "created_at"))
-        verdict = str(pick(e, "verdict", "result", default="") or "")
-        frm, to = pick(e, "from_state", "from"), pick(e, "to_state", "to", "state")
-        what = f"{frm} → {to}" if frm and to else str(to or pick(e, "type", "kind", "event", default=""))
-        if verdict and not to:
-            what = f"analysis: {verdict}"
+        verdict = _verdict_of(e)
+        outcome = str(pick(verdict, "outcome", default="") or "")
+        kind = str(pick(e, "kind", "type", "event", default="") or "")
+        frm, to = pick(e, "from_state", "from"), pick(e, "to_state", "to", "phase", "state")
+        if outcome:
+            what = f"analysis: {outcome}"
+        elif frm and to:
+            what = f"{frm} → {to}"
+        else:
+            what = " → ".join(str(p) for p in (kind, to) if p)
+        data = pick(e, "data", default={}) or {}
+        evidence = _verdict_evidence(verdict) if verdict else _evidence_text(pick(e, "evidence", "details"))
         rows.append({"at": fmt_clock(at, with_date=True), "epoch": at or 0.0, "what": what,
-                     "verdict": verdict,
-                     "colour": {"pass": "green", "fail": "red", "inconclusive": "amber"}.get(verdict.lower(),
-                                                                                            "gray"),
-                     "reason": str(pick(e, "reason", "message", default="") or ""),
-                     "actor": str(pick(e, "actor", "by", "user", default="") or ""),
-                     "evidence": _evidence_text(pick(e, "evidence", "details"))})
+                     "verdict": outcome,
+                     "colour": {"pass": "green", "fail": "red", "inconclusive": "amber"}.get(outcome.lower(), "gray"),
+                     "reason": str(pick(e, "reason", "message", default="") or pick(verdict, "reason", default="")),
+                     "actor": str(pick(e, "actor", "by", "user", default="") or
+                                  (pick(data, "actor", default="") if isinstance(data, dict) else "")),
+                     "evidence": evidence})
     rows.sort(key=lambda r: r["epoch"])
-    return rows
+    continues = [i for i, r in enumerate(rows) if r["verdict"] == "continue"]
+    drop = set(continues[:-1])
+    return [r for i, r in enumerate(rows) if i not in drop]
 
 
 def why_label(rollout: dict) -> str:
@@ -163,11 +242,16 @@ def why_label(rollout: dict) -> str:
 def verdict_markers(rollout: dict) -> list[dict[str, str]]:
     """Times (chart x labels) of analysis verdicts, to mark them on the canary-vs-stable charts."""
     return [{"t": h["at"][-8:], "verdict": h["verdict"], "colour": h["colour"]}
-            for h in history_rows(rollout) if h["verdict"]]
+            for h in history_rows(rollout) if h["verdict"] in ("pass", "fail", "inconclusive")]
 
 
-def start_request(service: str, version: str, steps_text: str, pause_text: str) -> tuple[dict[str, Any], str]:
-    """Validate the start form; returns (request body, error) with error '' when the body is valid."""
+def start_request(service: str, version: str, steps_text: str, analysis_text: str,
+                  hold: bool = False) -> tuple[dict[str, Any], str]:
+    """Validate the start form into a rollout spec; returns (spec, error) with error '' when valid.
+
+    Each weight becomes ``setWeight`` followed by an ``analysis`` of the given seconds; ``hold``
+    adds a final pause that waits for an operator to promote.
+    """
     if not service.strip():
         return {}, "choose a service"
     if not version.strip():
@@ -175,14 +259,20 @@ def start_request(service: str, version: str, steps_text: str, pause_text: str) 
     try:
         weights = [int(w) for w in steps_text.replace(" ", "").split(",") if w]
     except ValueError:
-        return {}, "steps are whole-number weights separated by commas, e.g. 10,25,50,100"
-    if not weights or any(not 0 < w <= 100 for w in weights) or weights != sorted(weights):
-        return {}, "steps must be increasing weights between 1 and 100"
+        return {}, "steps are whole-number weights separated by commas, e.g. 10,25,50"
+    if not weights or any(not 0 < w <= 100 for w in weights) or any(b <= a for a, b in pairwise(weights)):
+        return {}, "steps must be strictly increasing weights between 1 and 100"
     try:
-        pause = int(pause_text or "0")
+        analysis = int(analysis_text or "0")
     except ValueError:
-        return {}, "pause is a whole number of seconds"
-    if pause < 0:
-        return {}, "pause cannot be negative"
-    return {"service": service.strip(), "version": version.strip(),
-            "steps": [{"weight": w, "pause_seconds": pause} for w in weights]}, ""
+        return {}, "analysis is a whole number of seconds"
+    if analysis < 0:
+        return {}, "analysis cannot be negative"
+    steps: list[dict[str, Any]] = []
+    for w in weights:
+        steps.append({"setWeight": w})
+        if analysis:
+            steps.append({"analysis": {"duration": f"{analysis}s"}})
+    if hold:
+        steps.append({"pause": {}})
+    return {"service": service.strip(), "version": version.strip(), "steps": steps}, ""

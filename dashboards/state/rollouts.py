@@ -27,8 +27,9 @@ class RolloutsState(AppState):
     services: list[str] = []
     form_service: str = ""
     form_version: str = ""
-    form_steps: str = "10,25,50,100"
-    form_pause: str = "30"
+    form_steps: str = "10,25,50"
+    form_analysis: str = "60"
+    form_hold: bool = False
     form_error: str = ""
     _busy: bool = False
 
@@ -49,15 +50,20 @@ class RolloutsState(AppState):
 
     @rx.event
     def set_form(self, key: str, value: str) -> None:
-        if key in {"service", "version", "steps", "pause"}:
+        if key in {"service", "version", "steps", "analysis"}:
             setattr(self, f"form_{key}", value)
+
+    @rx.event
+    def set_hold(self, value: bool) -> None:
+        self.form_hold = bool(value)
 
     @rx.event
     async def start(self, _form: dict | None = None):
         """POST /rollouts (with an Idempotency-Key, so a double click starts one rollout)."""
         if not can(self.user_role, Action.START_ROLLOUT):
             return None
-        body, error = logic.start_request(self.form_service, self.form_version, self.form_steps, self.form_pause)
+        body, error = logic.start_request(self.form_service, self.form_version, self.form_steps,
+                                          self.form_analysis, self.form_hold)
         if error:
             self.form_error = error[0].upper() + error[1:] + "."
             return None

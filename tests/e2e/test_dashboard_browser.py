@@ -193,12 +193,15 @@ def _deploy(api: ApiClient, service: str, version: str, faults: dict[str, Any]) 
     api.request("PUT", f"/api/v1/services/{service}/versions/{version}", json={"replicas": 1, "faults": faults})
 
 
-def _start_rollout_in_ui(page: Any, base: str, service: str, version: str, steps: str, pause: str) -> str:
+def _start_rollout_in_ui(page: Any, base: str, service: str, version: str, steps: str, analysis: str,
+                         hold: bool = False) -> str:
     page.goto(f"{base}/rollouts?service={service}")
     wait_fresh(page)
     page.get_by_placeholder("new version, e.g. v2").fill(version)
-    page.get_by_placeholder("steps: 10,25,50,100").fill(steps)
-    page.get_by_placeholder("pause s").fill(pause)
+    page.get_by_placeholder("weights: 10,25,50").fill(steps)
+    page.get_by_placeholder("analysis s").fill(analysis)
+    if hold:
+        page.click("#hold")
     page.click("#start-rollout")
     page.wait_for_url(re.compile(r"/rollout/?\?id="), timeout=20_000)
     return page.url
@@ -206,7 +209,7 @@ def _start_rollout_in_ui(page: Any, base: str, service: str, version: str, steps
 
 def test_a_bad_version_rolls_back_with_its_reason_shown(admin_page: Any, dashboard: Any, api: ApiClient) -> None:
     _deploy(api, "cart", "v9bad", {"error_rate": 0.5, "latency_ms": 0, "crash_after": 0, "leak_kb_per_request": 0})
-    _start_rollout_in_ui(admin_page, dashboard.url, "cart", "v9bad", "20,50,100", "10")
+    _start_rollout_in_ui(admin_page, dashboard.url, "cart", "v9bad", "20,50", "60")
     # progress arrives live: no reload from here on
     admin_page.wait_for_function(
         "() => (document.querySelector('#rollout-phase')?.innerText || '') === 'rolled_back'", timeout=180_000)
@@ -219,7 +222,7 @@ def test_a_bad_version_rolls_back_with_its_reason_shown(admin_page: Any, dashboa
 def test_a_healthy_version_is_promoted_by_hand(admin_page: Any, dashboard: Any, api: ApiClient) -> None:
     _deploy(api, "catalog", "v9good", {"error_rate": 0.0, "latency_ms": 0, "crash_after": 0,
                                        "leak_kb_per_request": 0})
-    _start_rollout_in_ui(admin_page, dashboard.url, "catalog", "v9good", "10,50,100", "600")
+    _start_rollout_in_ui(admin_page, dashboard.url, "catalog", "v9good", "10", "0", hold=True)
     admin_page.wait_for_selector("#cmd-promote-full", timeout=60_000)
     screenshot(admin_page, "rollout-progressing")
     admin_page.click("#cmd-promote-full")

@@ -261,26 +261,41 @@ def test_merge_tail_dedups_and_bounds():
 
 
 # --- rollouts -----------------------------------------------------------------------------------
-ROLLOUT = {"id": "r1", "service": "cart", "from_version": "v1", "to_version": "v2", "state": "rolled_back",
-           "step": 1, "steps": [{"weight": 10, "pause_seconds": 30}, {"weight": 50, "pause_seconds": 30}],
-           "created_at": "2026-11-27T04:00:00Z",
-           "events": [{"at": "2026-11-27T04:00:00Z", "from_state": "pending", "to_state": "progressing",
-                       "reason": "started by ci"},
-                      {"at": "2026-11-27T04:01:00Z", "verdict": "fail", "reason": "canary error ratio too high",
-                       "evidence": {"canary_error_ratio": 0.2, "stable_error_ratio": 0.001}},
-                      {"at": "2026-11-27T04:01:01Z", "from_state": "progressing", "to_state": "rolled_back",
-                       "reason": "analysis failed"}]}
+ROLLOUT = {"id": "r1", "service": "cart", "version": "v2", "stable_version": "v1", "phase": "rolled_back",
+           "step": {"index": 1, "of": 3, "started_at": 1795752000.0},
+           "spec": {"steps": [{"setWeight": 10}, {"analysis": {"duration": "60s"}}, {"pause": {}}]},
+           "reason": "analysis failed: canary error ratio above stable's", "created_at": 1795752000.0,
+           "history": [
+               {"seq": 1, "at": 1795752000.0, "kind": "transition", "phase": "pending", "reason": "created by ci",
+                "data": {"actor": "token:ci"}},
+               {"seq": 2, "at": 1795752010.0, "kind": "verdict", "phase": "progressing", "reason": "",
+                "data": {"verdict": {"outcome": "continue", "reason": "need more requests"}}},
+               {"seq": 3, "at": 1795752020.0, "kind": "verdict", "phase": "progressing", "reason": "",
+                "data": {"verdict": {"outcome": "continue", "reason": "need more requests"}}},
+               {"seq": 4, "at": 1795752060.0, "kind": "verdict", "phase": "rolling_back",
+                "reason": "errors: canary worse",
+                "data": {"verdict": {"outcome": "fail", "reason": "errors: canary worse", "checks": [
+                    {"name": "errors", "outcome": "fail", "canary": {"requests": 200, "events": 40, "ratio": 0.2},
+                     "stable": {"requests": 2000, "events": 2, "ratio": 0.001}, "e_value": 812.5,
+                     "threshold": 100.0}], "step_canary_requests": 200, "min_canary_requests": 200}}},
+               {"seq": 5, "at": 1795752061.0, "kind": "transition", "phase": "rolled_back",
+                "reason": "analysis failed: canary error ratio above stable's"}]}
 
 
 def test_rollout_rows_steps_and_history():
     row = rollouts.rollout_rows([ROLLOUT])[0]
-    assert (row["change"], row["phase"], row["step"], row["colour"]) == ("v1 → v2", "rolled_back", "2/2", "red")
-    assert [s["where"] for s in rollouts.step_rows(ROLLOUT)] == ["done", "failed"]
+    assert (row["change"], row["phase"], row["step"], row["colour"]) == ("v1 → v2", "rolled_back", "2/3", "red")
+    assert [(s["label"], s["where"]) for s in rollouts.step_rows(ROLLOUT)] == \
+        [("10%", "done"), ("analysis 60s", "failed"), ("hold for promote", "todo")]
     history = rollouts.history_rows(ROLLOUT)
-    assert [h["what"] for h in history] == ["pending → progressing", "analysis: fail", "progressing → rolled_back"]
-    assert history[1]["evidence"] == "canary_error_ratio=20%; stable_error_ratio=0.1%"
-    assert rollouts.why_label(ROLLOUT) == "rolled back: analysis failed"
-    assert rollouts.verdict_markers(ROLLOUT) == [{"t": "04:01:00", "verdict": "fail", "colour": "red"}]
+    # only the latest "continue" verdict is kept
+    assert [h["what"] for h in history] == ["transition → pending", "analysis: continue", "analysis: fail",
+                                            "transition → rolled_back"]
+    assert history[0]["actor"] == "token:ci"
+    assert history[2]["evidence"].startswith("errors fail: canary 40/200 (20%) vs stable 2/2000 (0.1%), e=812.5")
+    assert rollouts.why_label(ROLLOUT) == "rolled back: analysis failed: canary error ratio above stable's"
+    assert rollouts.verdict_markers(ROLLOUT) == [{"t": formatting.fmt_clock(1795752060.0), "verdict": "fail",
+                                                  "colour": "red"}]
 
 
 def test_commands_per_phase_and_role():
@@ -292,15 +307,21 @@ def test_commands_per_phase_and_role():
 
 
 @pytest.mark.parametrize("args,error", [
-    (("cart", "v2", "10,50,100", "30"), ""), (("", "v2", "10", "1"), "service"), (("cart", "", "10", "1"), "version"),
-    (("cart", "v2", "50,10", "1"), "increasing"), (("cart", "v2", "a", "1"), "whole-number"),
-    (("cart", "v2", "10", "-1"), "negative")])
+    (("cart", "v2", "10,50", "30"), ""), (("", "v2", "10", "1"), "service"), (("cart", "", "10", "1"), "version"),
+    (("cart", "v2", "50,10", "1"), "increasing"), (("cart", "v2", "10,10", "1"), "increasing"),
+    (("cart", "v2", "a", "1"), "whole-number"), (("cart", "v2", "10", "-1"), "negative")])
 def test_start_request_validation(args, error):
     body, message = rollouts.start_request(*args)
     if error:
         assert error in message and body == {}
     else:
-        assert message == "" and body["steps"][0] == {"weight": 10, "pause_seconds": 30}
+        assert message == "" and body["steps"] == [{"setWeight": 10}, {"analysis": {"duration": "30s"}},
+                                                   {"setWeight": 50}, {"analysis": {"duration": "30s"}}]
+
+
+def test_start_request_can_hold_for_a_manual_promote():
+    body, _ = rollouts.start_request("cart", "v2", "10", "0", hold=True)
+    assert body["steps"] == [{"setWeight": 10}, {"pause": {}}]
 
 
 # --- admin and urls -----------------------------------------------------------------------------
