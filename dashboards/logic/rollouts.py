@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from itertools import pairwise
 from enum import Enum
+from itertools import pairwise
 from typing import Any
 
 from dashboards.logic.formatting import DASH, fmt_clock, fmt_pct, is_number, parse_time, pick
