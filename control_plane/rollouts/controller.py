@@ -31,6 +31,8 @@ from control_plane.store.rollout_repo import RolloutRepo, StoredRollout
 log = logging.getLogger(__name__)
 
 EVIDENCE_EVERY_S = 10.0
+LOOP_TICK_S = 0.5  # the loop's pace; each rollout is looked at once per its analysis.interval
+LOOK_SLACK_S = 0.05  # a look due within this much of now is taken at this tick
 _NOT_READY = object()  # an action outcome: instances are starting, carry on at a later pass  # refresh of the stored latest evidence while nothing changes
 
 
@@ -44,6 +46,7 @@ class _JudgeRun:
     step: int | None = None
     extra: dict[str, J.RangeCheckState] = field(default_factory=dict)
     evidence_at: float = 0.0
+    looked_at: float = float("-inf")  # the last look at the metrics (one per analysis.interval)
 
 
 def describe(action: R.Action) -> str:
@@ -138,7 +141,7 @@ class RolloutController:
                 except Exception:
                     log.exception("rollout %s: controller step failed", stored.id)
 
-    def run_forever(self, stop: threading.Event, interval_s: float = 2.0) -> None:
+    def run_forever(self, stop: threading.Event, interval_s: float = LOOP_TICK_S) -> None:
         """The background loop (the daemon runs it in a thread)."""
         self.resume()
         while not stop.is_set():
@@ -149,9 +152,14 @@ class RolloutController:
     def _step_one(self, stored: StoredRollout) -> None:
         now = self.clock()
         stored = self._carry_on(stored, now)
-        stored = self._feed(stored, R.Tick(now))
+        stored = self._feed(stored, R.Tick(self.clock()))
         s = stored.state
         if s.phase in (R.Phase.PROGRESSING, R.Phase.PAUSED) and s.canary_weight > 0:
+            run = self._judges.setdefault((stored.id, s.attempt), _JudgeRun(stored.plan.spec.analysis.judge_config()))
+            now = self.clock()  # after the tick's actions: the verdict is never dated before them
+            if now - run.looked_at < stored.plan.spec.analysis.interval_s - LOOK_SLACK_S:
+                return  # the loop ticks faster than this rollout's analysis interval
+            run.looked_at = now
             verdict = self._judge(stored, now)
             stored = self._feed(stored, R.VerdictEvent(verdict.outcome, verdict.reason, now),
                                 data={"verdict": verdict.to_dict()}, evidence=verdict.to_dict())

@@ -22,6 +22,7 @@ from control_plane.interfaces import MetricsSource, Sample
 
 REQUESTS = "fleet_http_requests_total"
 BUCKETS = "fleet_http_request_duration_seconds_bucket"
+READ_ATTEMPTS = 4
 
 
 def queries(service: str, stable: str, canary: str) -> dict[str, str]:
@@ -73,10 +74,19 @@ def snapshot(source: MetricsSource, service: str, stable: str, canary: str, now:
     shown = tuple(v for k, v in q.items() if with_latency or k != "buckets")
     at = datetime.fromtimestamp(now, tz=UTC)
     try:
-        requests = _by_version(source.instant(q["requests"], at))
-        errors = _by_version(source.instant(q["errors"], at))
-        newest = _by_version(source.instant(q["newest"], at))
-        buckets = _histograms(source.instant(q["buckets"], at)) if with_latency else {}
+        # The four reads are four queries: a scrape committed between them would give counts of two
+        # different instants (a histogram ahead of its request counter). Re-read the request counts
+        # last: unchanged means no scrape of these series landed in between (a histogram only moves
+        # with its counter), so the set is consistent; otherwise read again.
+        for _ in range(READ_ATTEMPTS):
+            requests = _by_version(source.instant(q["requests"], at))
+            errors = _by_version(source.instant(q["errors"], at))
+            newest = _by_version(source.instant(q["newest"], at))
+            buckets = _histograms(source.instant(q["buckets"], at)) if with_latency else {}
+            if _by_version(source.instant(q["requests"], at)) == requests:
+                break
+        else:
+            return J.Missing(J.MissingKind.GAP, f"counters kept moving during {READ_ATTEMPTS} reads", now, shown)
     except FleetdeckError as exc:
         return J.Missing(J.MissingKind.UNREACHABLE, f"metrics source: {exc.message}", now, shown)
     for arm in (stable, canary):

@@ -10,14 +10,14 @@ import threading
 from typing import Any
 
 from control_plane.interfaces import MetricsSource, Router, Runtime
-from control_plane.rollouts.controller import RolloutController
+from control_plane.rollouts.controller import LOOP_TICK_S, RolloutController
 from control_plane.rollouts.ports import FleetTarget, HttpHooks
 from control_plane.store.rollout_repo import RolloutRepo
 
 
 def start_controller(ctx: Any, fleet: Any, runtime: Runtime, router: Router | None,
                      metrics: MetricsSource | None, stop: threading.Event,
-                     interval_s: float = 2.0) -> tuple[RolloutController, threading.Thread]:
+                     interval_s: float = LOOP_TICK_S) -> tuple[RolloutController, threading.Thread]:
     """Create the controller, expose it on ``ctx.rollouts``, resume stored rollouts and start the loop."""
     ctl = RolloutController(RolloutRepo(ctx.sessions), FleetTarget(fleet, runtime, router), metrics, HttpHooks())
     ctx.rollouts = ctl
