@@ -126,6 +126,10 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and "parsing the body" in str(exc.detail):
+        # FastAPI's answer to a body it cannot decode: bad input like any other, so 422 naming it.
+        return error_response(422, "validation_error", "body: not valid JSON in UTF-8",
+                              {"field": "body", "in": "body", "errors": []})
     code = HTTP_CODES.get(exc.status_code, "http_error")
     if exc.status_code == 404 and exc.detail == "Not Found":
         message = f"no route {request.method} {request.url.path}"

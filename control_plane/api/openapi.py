@@ -83,7 +83,7 @@ def install_openapi(app: FastAPI) -> None:
 def _complete(path: str, method: str, op: dict[str, Any], access: Access) -> None:
     extra: list[int] = [422]
     if not access.public:
-        extra.append(401)
+        extra += [401, 503]  # 503: a dependency (fleet runtime, collectors, Prometheus) is not available
         op["security"] = [{"bearer": []}]
         if access.sd:
             op["security"].append({})

@@ -25,6 +25,8 @@ router = APIRouter(tags=["telemetry"], dependencies=[require_role(Role.VIEWER)],
                    responses=error_responses(503))
 
 TIMEOUT_S = 10.0
+SSE_EVENT = {"type": "object", "required": ["data"],
+             "properties": {"data": {"type": "string"}, "event": {"type": "string"}, "id": {"type": "string"}}}
 
 
 class Page(BaseModel):
@@ -113,8 +115,8 @@ async def logs(ctx: ContextDep, request: Request, service: Service = None,
 
 
 @router.get("/logs/tail", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                             "description": "Server-sent events, one log record per event"}})
+            responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT}},
+                             "description": "Server-sent events; each event's data is one log record as JSON"}})
 async def logs_tail(ctx: ContextDep, request: Request, service: Service = None,
                     severity: Annotated[str | None, Query(max_length=32)] = None,
                     q: Annotated[str | None, Query(max_length=512)] = None, attr: Attr = None,
