@@ -242,7 +242,7 @@ def _finish_span(span: trace.Span, method: str, route: str, path: str, status: i
 
 
 def _access_log(method: str, route: str, path: str, status: int, elapsed: float, injected: bool) -> None:
-    level = logging.ERROR if status >= 500 else logging.INFO
+    level = logging.ERROR if status >= 500 else logging.WARNING if status >= 400 else logging.INFO
     if not _log.isEnabledFor(level):
         return
     try:
