@@ -6,7 +6,8 @@ Each service runs alone pinned to core 0 (``taskset -c 0``); wrk (installed with
 drives it from core 1 over keep-alive connections. "on" = FLEET_TELEMETRY=on with spans and logs
 exported over OTLP/HTTP to a sink that accepts and drops them (also on core 1); "off" =
 FLEET_TELEMETRY=off (no tracing, no OTLP logs; metrics and stdout logs stay). Prints the median
-of the runs and the on/off ratio. Not a test: the figures depend on the machine and its load.
+of the runs and the on/off ratio, and the service's CPU time per request (from /proc), which
+depends much less on what else the machine is doing than requests per second do. Not a test.
 """
 
 from __future__ import annotations
@@ -94,15 +95,34 @@ def wrk_script(case: Case, folder: Path) -> Path:
     return script
 
 
-def run_wrk(wrk: str, url: str, script: Path, duration: int, connections: int) -> tuple[float, int]:
+@dataclass(frozen=True)
+class Run:
+    rps: float
+    cpu_us_per_request: float  # CPU time the service processes spent per request: robust to a shared machine
+    non2xx: int
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of processes (taskset execs, so the pid is the service's)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(wrk: str, url: str, script: Path, duration: int, connections: int, pids: list[int]) -> Run:
+    before = cpu_seconds(pids)
     out = subprocess.run(["taskset", "-c", "1", wrk, "-t1", f"-c{connections}", f"-d{duration}s", "-s", str(script),
                           url], capture_output=True, text=True, check=True).stdout
+    cpu = cpu_seconds(pids) - before
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rps, int(non2xx.group(1)) if non2xx else 0
+    return Run(rps, cpu / max(requests, 1) * 1e6, int(non2xx.group(1)) if non2xx else 0)
 
 
-def measure(case: Case, telemetry: bool, wrk: str, work: Path, args: argparse.Namespace, sink_url: str) -> list[float]:
+def measure(case: Case, telemetry: bool, wrk: str, work: Path, args: argparse.Namespace, sink_url: str) -> list[Run]:
     env = {"FLEET_TELEMETRY": "on" if telemetry else "off", "FLEET_LOG_LEVEL": "INFO"}
     if telemetry:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink_url
@@ -119,14 +139,14 @@ def measure(case: Case, telemetry: bool, wrk: str, work: Path, args: argparse.Na
         procs.append(svc)
         svc.wait_ready()
         script = wrk_script(case, work)
-        run_wrk(wrk, svc.url + case.path, script, 1, args.connections)  # warm-up
+        pids = [p.proc.pid for p in procs]
+        run_wrk(wrk, svc.url + case.path, script, 1, args.connections, pids)  # warm-up
         results = []
         for _ in range(args.runs):
-            rps, non2xx = run_wrk(wrk, svc.url + case.path, script, args.duration, args.connections)
-            expected_errors = case.service == "checkout"
-            if non2xx and not expected_errors:
-                print(f"  warning: {case.service}: {non2xx} non-2xx answers", file=sys.stderr)
-            results.append(rps)
+            run = run_wrk(wrk, svc.url + case.path, script, args.duration, args.connections, pids)
+            if run.non2xx and case.service != "checkout":  # checkout's benchmark route answers 400 on purpose
+                print(f"  warning: {case.service}: {run.non2xx} non-2xx answers", file=sys.stderr)
+            results.append(run)
         return results
     finally:
         for p in procs:
@@ -149,17 +169,22 @@ def main() -> int:
     print(f"fleet rps benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}  "
           f"python {sys.version.split()[0]}  cores {os.cpu_count()}  runs {args.runs} x {args.duration}s  "
           f"wrk -c{args.connections}  load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    print(f"{'service':<15}{'route':<36}{'on rps':>9}{'off rps':>9}{'on/off':>8}  note")
+    print(f"{'service':<15}{'route':<30}{'on rps':>8}{'off rps':>8}{'on/off':>7}"
+          f"{'on µs':>8}{'off µs':>8}{'off/on':>7}  note   (µs = service CPU per request)")
     try:
         with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
             for case in CASES:
                 if case.service not in wanted:
                     continue
-                on = statistics.median(measure(case, True, wrk, Path(tmp), args, f"http://127.0.0.1:{sink_port}"))
-                off = statistics.median(measure(case, False, wrk, Path(tmp), args, ""))
+                on_runs = measure(case, True, wrk, Path(tmp), args, f"http://127.0.0.1:{sink_port}")
+                off_runs = measure(case, False, wrk, Path(tmp), args, "")
+                on = statistics.median(r.rps for r in on_runs)
+                off = statistics.median(r.rps for r in off_runs)
+                on_cpu = statistics.median(r.cpu_us_per_request for r in on_runs)
+                off_cpu = statistics.median(r.cpu_us_per_request for r in off_runs)
                 route = f"{case.method} {case.path}"
-                print(f"{case.service:<15}{route[:35]:<36}{on:>9.0f}{off:>9.0f}{on / off:>8.2f}  {case.note}",
-                      flush=True)
+                print(f"{case.service:<15}{route[:29]:<30}{on:>8.0f}{off:>8.0f}{on / off:>7.2f}"
+                      f"{on_cpu:>8.0f}{off_cpu:>8.0f}{off_cpu / on_cpu:>7.2f}  {case.note}", flush=True)
     finally:
         sink.terminate()
         sink.wait(5)
