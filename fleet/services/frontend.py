@@ -11,7 +11,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Cookie, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from fleet.kit import BadRequest, ServiceError, ServiceKit, UpstreamResponse, Upstreams, create_app, kit_of
 from fleet.kit.settings import FleetSettings
@@ -232,5 +232,3 @@ async def order(order_id: str, kit: KitDep) -> Response:
 def build(settings: FleetSettings, **kit_options: Any) -> FastAPI:
     return create_app("frontend", settings=settings, routers=[api, pages], **kit_options)
 
-
-__all__ = ["JSONResponse", "build"]
