@@ -90,7 +90,7 @@ def cart_counts(stack: Stack) -> dict[str, int]:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s = Stack(tmp_path_factory.mktemp("fleetdeck"))
     up = s.cli("up", "--timeout", "150", timeout=200)
-    if up.returncode != 0 and "is in use" in up.stdout + up.stderr:
+    if up.returncode != 0 and "in use" in up.stdout + up.stderr:
         # A free port picked above was taken by another process before the daemon bound it: new ports.
         s = Stack(tmp_path_factory.mktemp("fleetdeck"))
         up = s.cli("up", "--timeout", "150", timeout=200)
