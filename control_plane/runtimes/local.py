@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -152,7 +152,6 @@ class _Slot:
     check_failures: int = 0
     faults_applied: dict | None = None
     restart_requested: bool = False
-    extra: dict = field(default_factory=dict)
 
 
 def instance_id(service: str, version: str, ordinal: int) -> str:
@@ -222,8 +221,8 @@ class LocalRuntime:
             handles = [s.handle for s in slots if s.handle is not None and s.handle.alive()]
             for h in handles:
                 h.signal_stop()
-            deadline = self._clock() + self.stop_grace
-            while any(h.alive() for h in handles) and self._clock() < deadline:
+            deadline = time.monotonic() + self.stop_grace  # real waiting, not back-off logic: not the injected clock
+            while any(h.alive() for h in handles) and time.monotonic() < deadline:
                 time.sleep(0.05)
             for h in handles:
                 if h.alive():
@@ -384,8 +383,8 @@ class LocalRuntime:
         handle = slot.handle
         if handle.alive():
             handle.signal_stop()
-            deadline = self._clock() + self.stop_grace
-            while handle.alive() and self._clock() < deadline:
+            deadline = time.monotonic() + self.stop_grace
+            while handle.alive() and time.monotonic() < deadline:
                 time.sleep(0.05)
             if handle.alive():
                 handle.signal_stop(force=True)
