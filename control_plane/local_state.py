@@ -34,15 +34,18 @@ def running_daemon_pid(settings: Settings) -> int | None:
 def leftover_pids(settings: Settings, include_instances: bool = True) -> list[int]:
     """Live pids of processes a control plane with this state dir started (from pidfiles and the store)."""
     state = Path(settings.state_dir).resolve()
-    files = [state / "haproxy" / "haproxy.pid", state / "prometheus" / "prometheus.pid",
-             state / "run" / "collectors.pid", state / "run" / "loadgen.pid"]
+    # Each pidfile with what the process's command line must contain: a pid reused by an
+    # unrelated process after a reboot or a long pause is never touched.
+    files = [(state / "haproxy" / "haproxy.pid", str(state / "haproxy" / "haproxy.cfg")),
+             (state / "prometheus" / "prometheus.pid", str(state / "prometheus" / "prometheus.yml")),
+             (state / "run" / "collectors.pid", "collectors"), (state / "run" / "loadgen.pid", "fleet.loadgen")]
     pids: list[int] = []
-    for f in files:
+    for f, marker in files:
         try:
             pid = int(f.read_text().strip())
         except (OSError, ValueError):
             continue
-        if procs.pid_alive(pid):
+        if procs.pid_alive(pid) and marker in " ".join(procs.process_cmdline(pid)):
             pids.append(pid)
     db_file = settings.control_db_url.removeprefix("sqlite:///")
     if include_instances and (not settings.control_db_url.startswith("sqlite") or Path(db_file).exists()):
