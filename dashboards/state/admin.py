@@ -26,7 +26,7 @@ class AuditState(AppState):
     rows: list[dict[str, str]] = []
     actor: str = ""
     action: str = ""
-    _busy: bool = False
+    _busy: float = 0.0
 
     @rx.event
     def on_load(self):
@@ -74,7 +74,7 @@ class TokensState(AppState):
     form_error: str = ""
     revoke_id: str = ""
     revoke_open: bool = False
-    _busy: bool = False
+    _busy: float = 0.0
 
     @rx.event
     def on_load(self):

@@ -25,6 +25,7 @@ from dashboards.logic.urls import with_query
 from dashboards.state.client import DEFAULT_TIMEOUT_S, api, settings
 
 COOKIE_AGE = 12 * 3600
+BUSY_SLACK_S = 2.0
 
 
 class AppState(rx.State):
@@ -88,6 +89,9 @@ class AppState(rx.State):
         return rx.redirect(with_query("/login", {"next": here}))
 
     def _reset_page(self) -> None:
+        for attr in ("_busy", "_graph_busy"):  # a page (re)load starts its refreshes afresh
+            if hasattr(self, attr):
+                setattr(self, attr, 0.0)
         self.last_ok = 0.0
         self.last_error = ""
         self.warnings = []
@@ -118,9 +122,12 @@ async def refresh_with(state: Any, loader: Callable[..., dict[str, Any]], params
     its own) the page's freshness is left alone and only ``apply`` runs, on success.
     """
     async with state:
-        if getattr(state, busy_attr):
+        # ``busy_attr`` holds when the running refresh started (0: none). A refresh cancelled
+        # mid-flight (the tab reloaded) never clears it, so a claim older than the timeout expires.
+        started = getattr(state, busy_attr)
+        if started and time.time() - started < timeout + BUSY_SLACK_S:
             return
-        setattr(state, busy_attr, True)
+        setattr(state, busy_attr, time.time())
         token = state.token
     data: dict[str, Any] | None = None
     error: ApiError | None = None
@@ -132,7 +139,7 @@ async def refresh_with(state: Any, loader: Callable[..., dict[str, Any]], params
     finally:
         await asyncio.to_thread(client.close)
     async with state:
-        setattr(state, busy_attr, False)
+        setattr(state, busy_attr, 0.0)
         if not track:
             if data is not None:
                 apply(state, data)

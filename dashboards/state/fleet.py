@@ -27,8 +27,8 @@ class OverviewState(AppState):
     graph_nodes: list[dict[str, Any]] = []
     graph_edges: list[dict[str, Any]] = []
     graph_note: str = ""
-    _busy: bool = False
-    _graph_busy: bool = False
+    _busy: float = 0.0
+    _graph_busy: float = 0.0
     _ticks: int = 0
 
     @rx.event
@@ -102,7 +102,7 @@ class ServiceState(AppState):
     confirm_title: str = ""
     confirm_effect: str = ""
     _pending: dict[str, Any] = {}
-    _busy: bool = False
+    _busy: float = 0.0
 
     def _params(self) -> dict[str, str]:
         return {"name": self.name, "window": self.window,

@@ -31,7 +31,7 @@ class RolloutsState(AppState):
     form_analysis: str = "60"
     form_hold: bool = False
     form_error: str = ""
-    _busy: bool = False
+    _busy: float = 0.0
 
     @rx.event
     def on_load(self):
@@ -101,7 +101,7 @@ class RolloutState(AppState):
     lines: list[dict[str, str]] = []
     latency_lines: list[dict[str, str]] = []
     reason: str = ""
-    _busy: bool = False
+    _busy: float = 0.0
 
     @rx.var
     def commands(self) -> list[dict[str, str]]:

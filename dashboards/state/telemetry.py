@@ -41,7 +41,7 @@ class TracesState(AppState):
     rows: list[dict[str, Any]] = []
     ok_points: list[dict[str, Any]] = []
     error_points: list[dict[str, Any]] = []
-    _busy: bool = False
+    _busy: float = 0.0
 
     @rx.event
     async def on_load(self):
@@ -95,7 +95,7 @@ class TraceState(AppState):
     span_events: list[dict[str, str]] = []
     logs: list[dict[str, Any]] = []
     _payload: dict[str, Any] = {}
-    _busy: bool = False
+    _busy: float = 0.0
 
     @rx.event
     def on_load(self):
@@ -152,7 +152,7 @@ class LogsState(AppState):
     windows: list[str] = TIME_WINDOWS
     rows: list[dict[str, Any]] = []
     live: bool = True
-    _busy: bool = False
+    _busy: float = 0.0
     _mode: str = "search"
 
     @rx.event

@@ -4,6 +4,7 @@ and how a refresh turns failures into the banner instead of stale numbers."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any, Self
 
@@ -146,7 +147,7 @@ class FakeProxy:
     """Stands in for Reflex's background-task state proxy: attributes plus ``async with``."""
 
     def __init__(self) -> None:
-        self._busy = False
+        self._busy = 0.0
         self.token = "tok"
         self.now = 0.0
         self.last_ok = 0.0
@@ -178,14 +179,14 @@ async def _refresh(routes: dict[str, Any], state: FakeProxy) -> None:
 async def test_refresh_success_marks_fresh():
     state = FakeProxy()
     await _refresh({"/api/v1/x": ["new"]}, state)
-    assert state.rows == ["new"] and state.last_error == "" and state.last_ok > 0 and not state._busy
+    assert state.rows == ["new"] and state.last_error == "" and state.last_ok > 0 and state._busy == 0.0
 
 
 async def test_refresh_failure_sets_the_banner_and_keeps_old_rows_out_of_view():
     state = FakeProxy()
     state.last_ok = 5.0
     await _refresh({"/api/v1/x": 503}, state)
-    assert "unavailable" in state.last_error and state.last_ok == 5.0 and not state._busy
+    assert "unavailable" in state.last_error and state.last_ok == 5.0 and state._busy == 0.0
 
 
 async def test_refresh_401_ends_the_session():
@@ -205,6 +206,13 @@ async def test_refresh_401_ends_the_session():
 
 async def test_refresh_skips_when_one_is_already_running():
     state = FakeProxy()
-    state._busy = True
+    state._busy = time.time()
     await _refresh({"/api/v1/x": ["new"]}, state)
     assert state.rows == ["old"] and state.locks == 1
+
+
+async def test_a_refresh_claim_left_by_a_cancelled_one_expires():
+    state = FakeProxy()
+    state._busy = time.time() - 60  # a refresh cancelled by a reload never released its claim
+    await _refresh({"/api/v1/x": ["new"]}, state)
+    assert state.rows == ["new"]
