@@ -234,15 +234,29 @@ def why_label(rollout: dict) -> str:
     if not reason:
         hist = [h for h in history_rows(rollout) if h["reason"]]
         reason = hist[-1]["reason"] if hist else ""
-    if phase in (Phase.ROLLED_BACK, Phase.PROMOTED, Phase.PAUSED) and reason:
-        return f"{phase.value.replace('_', ' ')}: {reason}"
+    label = phase.value.replace("_", " ")
+    if phase in (Phase.ROLLED_BACK, Phase.PROMOTED, Phase.PAUSED, Phase.FAILED) and reason \
+            and not str(reason).startswith(label):
+        return f"{label}: {reason}"
     return str(reason or "")
 
 
-def verdict_markers(rollout: dict) -> list[dict[str, str]]:
-    """Times (chart x labels) of analysis verdicts, to mark them on the canary-vs-stable charts."""
-    return [{"t": h["at"][-8:], "verdict": h["verdict"], "colour": h["colour"]}
-            for h in history_rows(rollout) if h["verdict"] in ("pass", "fail", "inconclusive")]
+def verdict_markers(rollout: dict, chart_times: list[float] | None = None) -> list[dict[str, str]]:
+    """Decisive verdicts to mark on the canary-vs-stable charts.
+
+    The charts' x axis is categorical (one label per sample), so a marker must sit on an existing
+    label: each verdict is snapped to the nearest chart time when ``chart_times`` is given.
+    """
+    out = []
+    for h in history_rows(rollout):
+        if h["verdict"] not in ("pass", "fail", "inconclusive"):
+            continue
+        t = h["at"][-8:]
+        if chart_times:
+            nearest = min(chart_times, key=lambda c: abs(c - h["epoch"]))
+            t = fmt_clock(nearest)
+        out.append({"t": t, "verdict": h["verdict"], "colour": h["colour"]})
+    return out
 
 
 def start_request(service: str, version: str, steps_text: str, analysis_text: str,

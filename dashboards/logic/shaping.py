@@ -207,6 +207,8 @@ def version_charts(payload: Any) -> dict[str, Any]:
             for t, value in by_version[v].get(q, []):
                 latency.setdefault(t, {"t": fmt_clock(t)})[f"{v} {q}"] = round(value * 1000, 2)
     result["latency"] = [latency[t] for t in sorted(latency)]
+    result["times"] = sorted(set().union(*(
+        {t for t, _ in by_version[v].get(k, [])} for v in versions for k in METRIC_KEYS))) if versions else []
     result["latency_keys"] = [f"{v} {q}" for v in versions for q in ("p50", "p95", "p99")]
     return result
 

@@ -153,14 +153,14 @@ def load_rollouts(client: ApiClient, params: dict[str, str]) -> dict[str, Any]:
 def _canary_charts(client: ApiClient, rollout: dict, warnings: list[str]) -> dict[str, Any]:
     service = str(rollout.get("service", ""))
     if not service:
-        return {"errors": [], "latency": [], "lines": [], "latency_lines": []}
+        return {"errors": [], "latency": [], "lines": [], "latency_lines": [], "times": []}
     metrics = _secondary(lambda: client.get(f"{API}/services/{quote(service, safe='')}/metrics",
-                                            range="30m", step="30s"), "metrics", warnings)
+                                            range="15m", step="15s"), "metrics", warnings)
     charts = shaping.version_charts(metrics or {})
     p95_keys = [k for k in charts["latency_keys"] if k.endswith("p95")]
     return {"errors": charts["error_ratio"], "latency": charts["latency"],
             "lines": shaping.chart_lines(charts["versions"], charts["colours"]),
-            "latency_lines": shaping.chart_lines(p95_keys, charts["colours"])}
+            "latency_lines": shaping.chart_lines(p95_keys, charts["colours"]), "times": charts["times"]}
 
 
 def load_rollout(client: ApiClient, params: dict[str, str]) -> dict[str, Any]:
@@ -169,9 +169,10 @@ def load_rollout(client: ApiClient, params: dict[str, str]) -> dict[str, Any]:
     warnings: list[str] = []
     rollout = client.get(f"{API}/rollouts/{quote(rid, safe='')}")
     row = rollouts.rollout_rows([rollout])[0]
+    charts = _canary_charts(client, rollout, warnings)
     return {"rollout": row, "steps": rollouts.step_rows(rollout), "history": rollouts.history_rows(rollout),
-            "why": rollouts.why_label(rollout), "markers": rollouts.verdict_markers(rollout),
-            "phase": row["phase"], **_canary_charts(client, rollout, warnings), "warnings": warnings}
+            "why": rollouts.why_label(rollout), "markers": rollouts.verdict_markers(rollout, charts.pop("times")),
+            "phase": row["phase"], **charts, "warnings": warnings}
 
 
 def load_audit(client: ApiClient, params: dict[str, str]) -> dict[str, Any]:

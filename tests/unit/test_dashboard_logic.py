@@ -296,6 +296,11 @@ def test_rollout_rows_steps_and_history():
     assert rollouts.why_label(ROLLOUT) == "rolled back: analysis failed: canary error ratio above stable's"
     assert rollouts.verdict_markers(ROLLOUT) == [{"t": formatting.fmt_clock(1795752060.0), "verdict": "fail",
                                                   "colour": "red"}]
+    # snapped onto the chart's own x labels, or the marker would not be drawn
+    assert rollouts.verdict_markers(ROLLOUT, [1795752030.0, 1795752070.0])[0]["t"] == \
+        formatting.fmt_clock(1795752070.0)
+    promoted = {**ROLLOUT, "phase": "promoted", "reason": "promoted: v2 serves all traffic"}
+    assert rollouts.why_label(promoted) == "promoted: v2 serves all traffic"  # no "promoted: promoted:"
 
 
 def test_commands_per_phase_and_role():
