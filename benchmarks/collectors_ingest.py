@@ -277,6 +277,7 @@ def main() -> None:
     p.add_argument("--query-runs", type=int, default=200)
     p.add_argument("--overload-seconds", type=float, default=15.0)
     p.add_argument("--skip-queries", action="store_true")
+    p.add_argument("--only-queries", action="store_true", help="just the store-size query latencies")
     p.add_argument("--dir", type=Path, default=None, help="where the SQLite files go (default: a temp dir)")
     a = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="collectors-bench-", dir=a.dir))
@@ -284,6 +285,10 @@ def main() -> None:
     print(f"collectors ingest benchmark — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"{os.cpu_count()} cores, python {sys.version.split()[0]}, collector on core 0, load on core 1", flush=True)
     try:
+        if a.only_queries:
+            print(f"query latency over HTTP on a store of {a.store_spans:,} spans:", flush=True)
+            query_latencies(tmp, a.store_spans, a.store_hours, a.query_runs)
+            return
         span_reqs = [synthetic_spans(BATCH) for _ in range(a.batches)]
         log_reqs = [synthetic_logs(BATCH) for _ in range(a.batches)]
         print(f"load average before: {os.getloadavg()[0]:.1f} (the machine is shared; CPU-second rates are what one "
