@@ -43,15 +43,18 @@ class RealStack:
     def __init__(self, state: Path, *, loadgen_rate: float = 14.0, scrape_interval_s: float = 2.0) -> None:
         self.state = state
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
-        ports = {name: procs.free_port() for name in ("API", "EDGE", "HAPROXY_STATS", "PROMETHEUS", "COLLECTOR")}
-        self.env.update({f"FLEETDECK_{k}_PORT": str(v) for k, v in ports.items()})
-        self.env.update(FLEETDECK_STATE_DIR=str(state), FLEETDECK_LISTENER_PORT_BASE=str(listener_base(N_SERVICES)),
-                        FLEETDECK_SCRAPE_INTERVAL_S=f"{scrape_interval_s:g}",
+        self.env.update(FLEETDECK_STATE_DIR=str(state), FLEETDECK_SCRAPE_INTERVAL_S=f"{scrape_interval_s:g}",
                         FLEETDECK_LOADGEN_RATE=f"{loadgen_rate:g}",
                         FLEETDECK_ADMIN_PASSWORD="e2e-admin-password", PYTHONPATH=str(ROOT))
-        self.ports = ports
+        self.ports: dict[str, int] = {}
+        self.pick_ports()
         self.seen: set[int] = set()
         self._api: httpx.Client | None = None
+
+    def pick_ports(self) -> None:
+        self.ports = {name: procs.free_port() for name in ("API", "EDGE", "HAPROXY_STATS", "PROMETHEUS", "COLLECTOR")}
+        self.env.update({f"FLEETDECK_{k}_PORT": str(v) for k, v in self.ports.items()})
+        self.env["FLEETDECK_LISTENER_PORT_BASE"] = str(listener_base(N_SERVICES))
 
     # --- processes --------------------------------------------------------------------------------
     def url(self, name: str, path: str = "") -> str:
@@ -61,8 +64,12 @@ class RealStack:
         return subprocess.run([sys.executable, "-m", "control_plane.cli.main", *args], check=False, env=self.env,
                               cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
-    def up(self, timeout: float = 240) -> None:
-        res = self.cli("up", "--timeout", f"{timeout:g}", timeout=timeout + 60)
+    def up(self, timeout: float = 240, *, fresh_ports_on_conflict: bool = True) -> None:
+        for _ in range(3):  # the machine is shared: a free port may be taken before the daemon binds it
+            res = self.cli("up", "--timeout", f"{timeout:g}", timeout=timeout + 60)
+            if res.returncode == 0 or not fresh_ports_on_conflict or "is in use" not in res.stdout + res.stderr:
+                break
+            self.pick_ports()
         if self._api is not None:  # a new daemon may have written a new token
             self._api.close()
             self._api = None
@@ -89,7 +96,7 @@ class RealStack:
             for i in self.admin.get("/api/v1/instances").json():
                 if i.get("pid"):
                     out.add(int(i["pid"]))
-        except (httpx.HTTPError, ValueError, TypeError, KeyError):
+        except (httpx.HTTPError, OSError, ValueError, TypeError, KeyError):
             pass
         for f in ("daemon.pid", "haproxy/haproxy.pid", "prometheus/prometheus.pid", "run/collectors.pid",
                   "run/loadgen.pid"):
@@ -256,7 +263,7 @@ class RealStack:
         """Requests and 5xx served by one fleet instance, read from its own /metrics."""
         text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         req = err = 0.0
-        for m in re.finditer(r'^fleet_http_requests_total\{([^}]*)\} ([0-9.e+]+)$', text, re.MULTILINE):
+        for m in re.finditer(r'^fleet_http_requests_total\{(.*)\} ([0-9.e+]+)$', text, re.MULTILINE):  # routes hold braces
             v = float(m.group(2))
             req += v
             if re.search(r'code="5\d\d"', m.group(1)):

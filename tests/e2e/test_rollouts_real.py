@@ -275,7 +275,7 @@ def test_control_plane_killed_mid_rollout_carries_on_from_the_stored_step(stack:
     # While the control plane is gone the data plane keeps the 50% split.
     assert stack.haproxy_weights(SERVICE).get(f"{canary}__1", 0) > 0
 
-    stack.up()
+    stack.up(fresh_ports_on_conflict=False)  # the same ports: the running instances call them
     after_restart = stack.rollout(ro["id"])
     assert after_restart["step"]["index"] >= 3, history_text(after_restart)
     done = stack.wait_rollout(ro["id"], {"promoted", "rolled_back", "failed"}, timeout=120, poll=1)
