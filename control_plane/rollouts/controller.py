@@ -186,8 +186,10 @@ class RolloutController:
         if self.metrics is None:
             missing = J.Missing(J.MissingKind.UNREACHABLE, "no metrics source configured", now)
         else:
+            first_gate = next((i for i, st in enumerate(spec.steps) if st.kind is not R.StepKind.SET_WEIGHT), -1)
+            zero_before = (s.step_started_at if run.prev is None and s.step_index == first_gate else None)
             snap = observe.snapshot(self.metrics, spec.service, plan.stable_version, plan.canary, now,
-                                    with_latency=spec.analysis.latency)
+                                    with_latency=spec.analysis.latency, canary_zero_before=zero_before)
             if isinstance(snap, J.Missing):
                 missing = snap
             elif run.prev is None:

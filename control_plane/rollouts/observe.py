@@ -68,8 +68,14 @@ def _histograms(samples: list[Sample]) -> dict[str, tuple[tuple[float, float], .
 
 
 def snapshot(source: MetricsSource, service: str, stable: str, canary: str, now: float,
-             *, with_latency: bool = True) -> Snapshot | J.Missing:
-    """Read both arms at ``now``; a Missing says why the counts cannot be used."""
+             *, with_latency: bool = True, canary_zero_before: float | None = None) -> Snapshot | J.Missing:
+    """Read both arms at ``now``; a Missing says why the counts cannot be used.
+
+    ``canary_zero_before``: the time the canary first got traffic. A canary without any series yet,
+    while stable's newest scrape is at or before that time, had served nothing at that scrape: the
+    snapshot then counts it as zero, so that the judge's first interval starts before the canary's
+    first request instead of at its first scrape (its first requests are judged too, same window).
+    """
     q = queries(service, stable, canary)
     shown = tuple(v for k, v in q.items() if with_latency or k != "buckets")
     at = datetime.fromtimestamp(now, tz=UTC)
@@ -89,6 +95,11 @@ def snapshot(source: MetricsSource, service: str, stable: str, canary: str, now:
             return J.Missing(J.MissingKind.GAP, f"counters kept moving during {READ_ATTEMPTS} reads", now, shown)
     except FleetdeckError as exc:
         return J.Missing(J.MissingKind.UNREACHABLE, f"metrics source: {exc.message}", now, shown)
+    if (canary_zero_before is not None and canary not in requests and canary not in newest
+            and stable in newest and stable in requests and (not with_latency or stable in buckets)
+            and newest[stable] <= canary_zero_before):
+        return Snapshot(at=newest[stable], requests={**requests, canary: 0.0}, errors=errors,
+                        buckets={**buckets, canary: ()} if with_latency else buckets)
     for arm in (stable, canary):
         if arm not in requests or arm not in newest:
             return J.Missing(J.MissingKind.NO_DATA, f"no {REQUESTS} series for {service} {arm} yet", now, shown)

@@ -82,3 +82,36 @@ def test_unusable_data_says_why():
 def test_extra_check_queries_expand_and_read_one_value():
     assert observe.expand('avg(x{service="$service",version="$canary"})', "cart", "v1", "v2") == \
         'avg(x{service="cart",version="v2"})'
+
+
+def test_a_fresh_canary_without_series_counts_from_zero_only_if_stable_was_scraped_before_its_traffic():
+    src = Source()
+    src.set(100, {"v1": 1000}, {}, {"v1": 950})  # the canary has served nothing yet: no series
+    assert isinstance(observe.snapshot(src, "cart", "v1", "v2", now=100.5, canary_zero_before=99.0), J.Missing)
+    base = observe.snapshot(src, "cart", "v1", "v2", now=100.5, canary_zero_before=100.2)
+    assert isinstance(base, observe.Snapshot) and base.at == 100 and base.requests["v2"] == 0
+    src.set(102, {"v1": 1090, "v2": 10}, {"v2": 1}, {"v1": 1040, "v2": 9})
+    cur = observe.snapshot(src, "cart", "v1", "v2", now=102.5)
+    o = observe.interval(base, cur, "v1", "v2")  # type: ignore[arg-type]
+    assert isinstance(o, J.Observation)
+    assert (o.canary.requests, o.canary.errors, o.stable.requests) == (10, 1, 90)
+    assert o.canary.buckets == ((0.1, 9), (float("inf"), 10))
+
+
+def test_counts_read_across_a_scrape_are_read_again():
+    src = Source()
+    src.set(100, {"v1": 1000, "v2": 100}, {}, {"v1": 1000, "v2": 100})
+    real = src.instant
+    moved: list[bool] = []
+
+    def instant(promql, at=None):  # a scrape lands right after the first read of the request counts
+        out = real(promql, at)
+        if not moved:
+            moved.append(True)
+            src.set(102, {"v1": 1100, "v2": 110}, {}, {"v1": 1100, "v2": 110})
+        return out
+
+    src.instant = instant  # type: ignore[method-assign]
+    snap = observe.snapshot(src, "cart", "v1", "v2", now=102.5)
+    assert isinstance(snap, observe.Snapshot)
+    assert snap.requests == {"v1": 1100, "v2": 110} and snap.buckets["v1"][-1] == (float("inf"), 1100)
