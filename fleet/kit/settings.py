@@ -68,6 +68,9 @@ class FleetSettings:
         telemetry = env.get("FLEET_TELEMETRY", "on").strip().lower()
         if telemetry not in ("on", "off"):
             raise SettingsError(f"FLEET_TELEMETRY must be 'on' or 'off', got {telemetry!r}")
+        log_level = env.get("FLEET_LOG_LEVEL", "INFO").strip().upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise SettingsError(f"FLEET_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {log_level!r}")
         upstreams = {}
         for key, value in env.items():
             m = _UPSTREAM_RE.match(key)
@@ -84,5 +87,5 @@ class FleetSettings:
             faults=faults,
             telemetry=telemetry == "on",
             otlp_endpoint=(env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "").rstrip("/") or None,
-            log_level=env.get("FLEET_LOG_LEVEL", "INFO").upper(),
+            log_level=log_level,
         )

@@ -23,6 +23,7 @@ def test_command_line(argv: list[str], code: int, needle: str, capsys: pytest.Ca
     ("FLEET_FAULTS", "{oops", "FLEET_FAULTS is invalid"),
     ("FLEET_PORT", "99999", "FLEET_PORT must be 0..65535"),
     ("FLEET_TELEMETRY", "maybe", "FLEET_TELEMETRY must be 'on' or 'off'"),
+    ("FLEET_LOG_LEVEL", "chatty", "FLEET_LOG_LEVEL must be DEBUG"),
 ])
 def test_bad_environment(var: str, value: str, needle: str, monkeypatch: pytest.MonkeyPatch,
                          capsys: pytest.CaptureFixture[str]) -> None:
