@@ -25,6 +25,7 @@ dashboard = conftest_dashboard.dashboard
 browser = conftest_dashboard.browser
 
 VIEWER = ("e2e-viewer", "viewer-password-123")
+RUN = str(int(time.time()))[-6:]  # versions unique per run: a stack may outlive one test run
 TRACE_URL = re.compile(r"/trace/?\?id=[0-9a-f]+")
 
 
@@ -208,8 +209,9 @@ def _start_rollout_in_ui(page: Any, base: str, service: str, version: str, steps
 
 
 def test_a_bad_version_rolls_back_with_its_reason_shown(admin_page: Any, dashboard: Any, api: ApiClient) -> None:
-    _deploy(api, "cart", "v9bad", {"error_rate": 0.5, "latency_ms": 0, "crash_after": 0, "leak_kb_per_request": 0})
-    _start_rollout_in_ui(admin_page, dashboard.url, "cart", "v9bad", "20,50", "60")
+    version = f"v9bad-{RUN}"
+    _deploy(api, "cart", version, {"error_rate": 0.5, "latency_ms": 0, "crash_after": 0, "leak_kb_per_request": 0})
+    _start_rollout_in_ui(admin_page, dashboard.url, "cart", version, "20,50", "60")
     # progress arrives live: no reload from here on
     admin_page.wait_for_function(
         "() => (document.querySelector('#rollout-phase')?.innerText || '') === 'rolled_back'", timeout=180_000)
@@ -220,9 +222,10 @@ def test_a_bad_version_rolls_back_with_its_reason_shown(admin_page: Any, dashboa
 
 
 def test_a_healthy_version_is_promoted_by_hand(admin_page: Any, dashboard: Any, api: ApiClient) -> None:
-    _deploy(api, "catalog", "v9good", {"error_rate": 0.0, "latency_ms": 0, "crash_after": 0,
-                                       "leak_kb_per_request": 0})
-    _start_rollout_in_ui(admin_page, dashboard.url, "catalog", "v9good", "10", "0", hold=True)
+    version = f"v9good-{RUN}"
+    _deploy(api, "catalog", version, {"error_rate": 0.0, "latency_ms": 0, "crash_after": 0,
+                                      "leak_kb_per_request": 0})
+    _start_rollout_in_ui(admin_page, dashboard.url, "catalog", version, "10", "0", hold=True)
     admin_page.wait_for_selector("#cmd-promote-full", timeout=60_000)
     screenshot(admin_page, "rollout-progressing")
     admin_page.click("#cmd-promote-full")
