@@ -102,8 +102,9 @@ class FleetService:
         self.runtime.apply(self._specs())
 
     def _specs(self) -> list[VersionSpec]:
+        """Stored versions of the services the manifest still has (one removed from it is not run)."""
         return [VersionSpec(v.service, v.version, v.replicas, Faults.from_dict(v.faults))
-                for v in self.repo.versions()]
+                for v in self.repo.versions() if v.service in self.manifest.services]
 
     # --- reads ----------------------------------------------------------------------------------
     def list_services(self) -> list[dict[str, Any]]:
