@@ -80,13 +80,13 @@ class FleetService:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def bootstrap(self) -> bool:
-        """On a first start, store the manifest's initial versions (each at 100%); returns whether it did."""
+        """Store the manifest's initial version (at 100%) of every service never seen before (all of them on a
+        first start, a service added to the manifest later); returns whether it stored any."""
         with self._write:
-            if self.repo.has_services():
-                return False
-            for name in self.manifest.order:
+            new = [name for name in self.manifest.order if self.repo.resource_version(name) == 0]
+            for name in new:
                 self.repo.upsert_version(name, self.initial.version, self.initial.replicas, {}, weight_if_new=100)
-            return True
+            return bool(new)
 
     def start(self) -> None:
         """Push the stored weights to the router and the stored versions to the runtime."""
