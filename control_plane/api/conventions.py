@@ -12,8 +12,9 @@ import json
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from control_plane.errors import FleetdeckError, ValidationError
 

@@ -14,7 +14,8 @@ for the audit trail. ``CurrentIdentity`` gives it to a route; used alone it admi
 from __future__ import annotations
 
 import ipaddress
-from typing import Annotated, Iterator
+from collections.abc import Iterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -24,8 +25,19 @@ from control_plane.api.errors import Forbidden, RateLimited
 from control_plane.api.identity import Identity, RefusedCaller, authenticate
 from control_plane.api.roles import SAFE_METHODS, Role, role_allows
 
-__all__ = ["Role", "Identity", "get_context", "ContextDep", "get_session", "SessionDep", "require_role",
-           "current_identity", "CurrentIdentity", "sd_access", "is_loopback"]
+__all__ = [
+    "ContextDep",
+    "CurrentIdentity",
+    "Identity",
+    "Role",
+    "SessionDep",
+    "current_identity",
+    "get_context",
+    "get_session",
+    "is_loopback",
+    "require_role",
+    "sd_access",
+]
 
 
 def get_context(request: Request) -> AppContext:

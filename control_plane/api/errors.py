@@ -23,8 +23,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
 from control_plane.api.conventions import PreconditionFailed, PreconditionRequired, retry_after_header
-from control_plane.errors import (ConfigError, ConflictError, DependencyMissing, FleetdeckError, NotFoundError,
-                                  PermanentError, TemporaryError, ValidationError)
+from control_plane.errors import (
+    ConfigError,
+    ConflictError,
+    DependencyMissing,
+    FleetdeckError,
+    NotFoundError,
+    PermanentError,
+    TemporaryError,
+    ValidationError,
+)
 
 
 class Unauthorized(FleetdeckError):

@@ -21,8 +21,12 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane.api.context import AppContext
-from control_plane.api.conventions import (ApiLimits, check_idempotency_key, credential_fingerprint,
-                                           request_fingerprint)
+from control_plane.api.conventions import (
+    ApiLimits,
+    check_idempotency_key,
+    credential_fingerprint,
+    request_fingerprint,
+)
 from control_plane.api.errors import Unauthorized, error_bytes
 from control_plane.api.identity import Identity, RefusedCaller, authenticate
 from control_plane.api.roles import SAFE_METHODS

@@ -27,7 +27,7 @@ class Role(enum.IntEnum):
     ADMIN = 4  # also users and tokens
 
     @classmethod
-    def parse(cls, name: str) -> "Role":
+    def parse(cls, name: str) -> Role:
         """The role named ``name`` (case-insensitive); ValueError naming the choices otherwise."""
         try:
             return cls[name.strip().upper()]

@@ -19,9 +19,10 @@ import json
 import os
 import re
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from control_plane.client import ApiClient
 from control_plane.errors import ValidationError
@@ -60,7 +61,7 @@ def parse_duration(text: str, *, field: str) -> int:
 def parse_since(text: str, *, now: datetime | None = None) -> str:
     """An RFC 3339 instant from ``1h`` (ago) or an RFC 3339 / ISO date given as is."""
     if _DURATION.match(text.strip()):
-        at = (now or datetime.now(timezone.utc)) - timedelta(seconds=parse_duration(text, field="since"))
+        at = (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(text, field="since"))
         return at.isoformat()
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()

@@ -100,7 +100,7 @@ class TokenView:
     last_used_at: datetime | None
 
     @classmethod
-    def of(cls, t: ApiToken) -> "TokenView":
+    def of(cls, t: ApiToken) -> TokenView:
         return cls(t.id, t.kind, t.name, t.owner, t.role, as_utc(t.created_at),  # type: ignore[arg-type]
                    as_utc(t.expires_at), as_utc(t.revoked_at), as_utc(t.last_used_at))
 

@@ -135,9 +135,10 @@ def test_session_follows_the_users_current_role_and_disabling(api: Api) -> None:
 def test_the_last_admin_cannot_be_demoted() -> None:
     with open_store("sqlite") as store:
         name = store.user(Role.ADMIN)
-        from test_api_support import Server
-        from control_plane.api.app import create_app
         import httpx
+        from test_api_support import Server
+
+        from control_plane.api.app import create_app
 
         server = Server(create_app(store.context())).start()
         try:
@@ -192,9 +193,10 @@ def test_bootstrap_creates_admin_once_and_writes_a_private_cli_token() -> None:
         assert not second.admin_created and not second.cli_token_written and len(lines) == 1
         assert first.cli_token_path.read_text().strip() == token
 
-        from control_plane.api.app import create_app
-        from test_api_support import Server
         import httpx
+        from test_api_support import Server
+
+        from control_plane.api.app import create_app
 
         server = Server(create_app(ctx)).start()
         try:

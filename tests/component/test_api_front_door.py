@@ -4,7 +4,7 @@ error shapes, the last-resort 500."""
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -207,9 +207,8 @@ def test_a_bug_is_a_logged_500_json_and_audited() -> None:
 
 
 def test_service_discovery_is_open_on_loopback_only() -> None:
-    with running_api("sqlite") as local:
-        with local.client() as c:
-            assert c.get("/sd/prometheus").status_code == 200
+    with running_api("sqlite") as local, local.client() as c:
+        assert c.get("/sd/prometheus").status_code == 200
     with running_api("sqlite", host="0.0.0.0") as exposed:
         with exposed.client() as c:
             assert c.get("/sd/prometheus").status_code == 401

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import psycopg
 from sqlalchemy import Engine
@@ -105,16 +105,16 @@ def bearer(token: str) -> dict[str, str]:
 
 # --- a real server per test module ---------------------------------------------------------------
 
-import socket  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
+import socket
+import threading
+import time
 
-import httpx  # noqa: E402
-import pytest  # noqa: E402
-import uvicorn  # noqa: E402
-from fastapi import FastAPI  # noqa: E402
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
 
-from control_plane.api.app import create_app  # noqa: E402
+from control_plane.api.app import create_app
 
 
 def free_port() -> int:
@@ -134,7 +134,7 @@ class Server:
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name=f"api-{self.port}", daemon=True)
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         self._thread.start()
         deadline = time.monotonic() + 15
         while not self._server.started:

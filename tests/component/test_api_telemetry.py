@@ -95,11 +95,10 @@ def test_deployer_cannot_read_telemetry(proxied) -> None:  # type: ignore[no-unt
 
 def test_unreachable_collectors_are_a_clear_503() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    with running_api("sqlite", collectors_url=url) as api:
-        with api.client(Role.VIEWER) as c:
-            resp = c.get("/traces")
-            tail = c.get("/logs/tail")
-            health = c.get("/health")
+    with running_api("sqlite", collectors_url=url) as api, api.client(Role.VIEWER) as c:
+        resp = c.get("/traces")
+        tail = c.get("/logs/tail")
+        health = c.get("/health")
     assert resp.status_code == 503 and tail.status_code == 503
     err = resp.json()["error"]
     assert err["code"] == "service_unavailable" and url in err["message"] and "unavailable" in err["message"]

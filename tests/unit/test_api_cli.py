@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -18,7 +18,7 @@ def test_durations_and_since() -> None:
     assert api_cmds.parse_duration("15m", field="expires") == 900
     with pytest.raises(ValidationError, match="30d"):
         api_cmds.parse_duration("soon", field="expires")
-    now = datetime(2026, 1, 2, 12, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 2, 12, tzinfo=UTC)
     assert api_cmds.parse_since("2h", now=now) == "2026-01-02T10:00:00+00:00"
     assert api_cmds.parse_since("2026-01-01T00:00:00Z") == "2026-01-01T00:00:00+00:00"
     with pytest.raises(ValidationError):

@@ -6,10 +6,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from control_plane.api.conventions import (PreconditionFailed, PreconditionRequired, RateLimiter,
-                                           check_idempotency_key, check_if_match, credential_fingerprint,
-                                           decode_cursor, encode_cursor, etag_for, int_cursor, page,
-                                           request_fingerprint, retry_after_header, str_cursor)
+from control_plane.api.conventions import (
+    PreconditionFailed,
+    PreconditionRequired,
+    RateLimiter,
+    check_idempotency_key,
+    check_if_match,
+    credential_fingerprint,
+    decode_cursor,
+    encode_cursor,
+    etag_for,
+    int_cursor,
+    page,
+    request_fingerprint,
+    retry_after_header,
+    str_cursor,
+)
 from control_plane.errors import ValidationError
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -38,7 +38,7 @@ class AuditOut(BaseModel):
     request_id: str
 
     @classmethod
-    def of(cls, r: AuditRecord) -> "AuditOut":
+    def of(cls, r: AuditRecord) -> AuditOut:
         return cls(id=r.id, at=as_utc(r.at), actor=r.actor, actor_kind=r.actor_kind,  # type: ignore[arg-type]
                    token_id=r.token_id, method=r.method, route=r.route, action=r.action, path=r.path,
                    target=r.target, source=r.source, outcome=r.outcome, status_code=r.status_code,  # type: ignore[arg-type]
@@ -54,7 +54,7 @@ def _utc(value: datetime | None, field: str) -> datetime | None:
     if value is None:
         return None
     try:
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:
         raise ValidationError(f"{field} is out of range", field=field) from None
 

@@ -8,7 +8,8 @@ unreachable or 5xx → 503 ``collectors_unavailable``, 404 → 404, other 4xx �
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, AsyncIterator, Literal
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import httpx

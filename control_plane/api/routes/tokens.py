@@ -41,7 +41,7 @@ class TokenOut(BaseModel):
     last_used_at: datetime | None
 
     @classmethod
-    def of(cls, v: TokenView) -> "TokenOut":
+    def of(cls, v: TokenView) -> TokenOut:
         return cls(**v.__dict__)
 
 

@@ -43,7 +43,7 @@ class UserOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, u: User) -> "UserOut":
+    def of(cls, u: User) -> UserOut:
         return cls(name=u.name, role=u.role, disabled=u.disabled, version=u.version,  # type: ignore[arg-type]
                    created_at=as_utc(u.created_at), updated_at=as_utc(u.updated_at))  # type: ignore[arg-type]
 
