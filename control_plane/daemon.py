@@ -311,10 +311,14 @@ class Daemon:
             self.loadgen.stop(grace=5)
         if self.runtime is not None:
             self.runtime.shutdown()
-        self.prometheus.stop()
-        if self.collectors is not None:
-            self.collectors.stop()
-        self.router.stop()
+        # The helpers stop side by side (each flushes on SIGTERM), then each forgets its pidfile.
+        stoppers = [threading.Thread(target=part.stop, name=f"stop-{name}") for name, part in
+                    (("prometheus", self.prometheus), ("collectors", self.collectors), ("haproxy", self.router))
+                    if part is not None]
+        for t in stoppers:
+            t.start()
+        for t in stoppers:
+            t.join(timeout=30)
         (self.state_dir / PIDFILE).unlink(missing_ok=True)
         log.info("control plane stopped")
 
