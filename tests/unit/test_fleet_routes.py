@@ -131,7 +131,7 @@ def test_service_discovery_is_open_on_loopback_and_metrics_answer(api) -> None:
     assert client.get("/api/v1/overview/metrics", headers=h["viewer"]).status_code == 200
 
 
-JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False)
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False, allow_infinity=False)
                     | st.text(max_size=8),
                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
                     max_leaves=8)
