@@ -9,7 +9,7 @@ from dashboards.state.fleet import OverviewState, ServiceState
 
 def overview() -> rx.Component:
     return page("Fleet overview", fleet.graph_panel(), fleet.services_table(), on_tick=OverviewState.tick,
-                subtitle="Every service, now, with its last 15 minutes as trend lines.")
+                subtitle="Every service now, with its last 10 minutes as trend lines.")
 
 
 def service() -> rx.Component:

@@ -18,6 +18,9 @@ from dashboards.logic.freshness import unreachable_message
 from dashboards.logic.urls import WINDOW_SECONDS, step_for, window_or_default
 
 API = "/api/v1"
+# Enough rows to scan by eye; more only slows the browser (each row is a component to render).
+TRACE_LIMIT = 100
+LOG_LIMIT = 200
 
 
 def _secondary(call: Callable[[], Any], what: str, warnings: list[str]) -> Any:
@@ -97,7 +100,7 @@ def trace_search_params(params: dict[str, str], now: float | None = None) -> dic
     """API query parameters for a trace search from the page's filters."""
     now = time.time() if now is None else now
     window = window_or_default(params.get("window"), "15m")
-    out: dict[str, Any] = {"start": int(now - WINDOW_SECONDS[window]), "end": int(now), "limit": 200}
+    out: dict[str, Any] = {"start": int(now - WINDOW_SECONDS[window]), "end": int(now), "limit": TRACE_LIMIT}
     for key in ("service", "operation", "status"):
         if params.get(key):
             out[key] = params[key]
@@ -131,7 +134,8 @@ def log_search_params(params: dict[str, str], now: float | None = None, since: f
     """API query parameters for a log search (``since`` narrows to lines after the last one seen)."""
     now = time.time() if now is None else now
     window = window_or_default(params.get("window"), "15m")
-    out: dict[str, Any] = {"start": since if since else int(now - WINDOW_SECONDS[window]), "limit": 300}
+    out: dict[str, Any] = {"start": since if since else int(now - WINDOW_SECONDS[window]),
+                           "limit": LOG_LIMIT}
     for key in ("service", "severity", "q", "trace_id"):
         if params.get(key):
             out[key] = params[key]

@@ -44,16 +44,21 @@ class TracesState(AppState):
     _busy: float = 0.0
 
     @rx.event
-    async def on_load(self):
+    def on_load(self):
         self._reset_page()
         q = self._query()
         self.filters = {k: q.get(k, "") for k in TRACE_FILTERS}
         self.filters["window"] = window_or_default(self.filters["window"])
-        redirect = self._login_redirect()
-        if redirect:
-            return redirect
-        self.services = await _service_names(self.token)
-        return TracesState.refresh
+        return self._login_redirect() or [TracesState.refresh, TracesState.load_services]
+
+    @rx.event(background=True)
+    async def load_services(self):
+        """Fill the service filter off the lock (the results do not wait for it)."""
+        async with self:
+            token = self.token
+        names = await _service_names(token)
+        async with self:
+            self.services = names
 
     @rx.event
     def set_filter(self, key: str, value: str) -> None:
@@ -156,19 +161,24 @@ class LogsState(AppState):
     _mode: str = "search"
 
     @rx.event
-    async def on_load(self):
+    def on_load(self):
         self._reset_page()
         q = self._query()
         self.filters = {k: q.get(k, "") for k in LOG_FILTERS}
         self.filters["window"] = window_or_default(self.filters["window"])
         self.live = q.get("live", "1") != "0"
         self.rows = []
-        redirect = self._login_redirect()
-        if redirect:
-            return redirect
-        self.services = await _service_names(self.token)
         self._mode = "search"
-        return LogsState.refresh
+        return self._login_redirect() or [LogsState.refresh, LogsState.load_services]
+
+    @rx.event(background=True)
+    async def load_services(self):
+        """Fill the service filter off the lock (the lines do not wait for it)."""
+        async with self:
+            token = self.token
+        names = await _service_names(token)
+        async with self:
+            self.services = names
 
     @rx.event
     def set_filter(self, key: str, value: str) -> None:

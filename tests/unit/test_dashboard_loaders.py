@@ -107,7 +107,7 @@ def test_service_page_queries_window_and_role_dependent_rollouts():
 def test_trace_search_params_pass_only_meaningful_filters():
     params = loaders.trace_search_params({"service": "cart", "status": "error", "min_duration_ms": "100",
                                           "max_duration_ms": "abc", "operation": "", "window": "5m"}, now=1000.0)
-    assert params == {"start": 700, "end": 1000, "limit": 200, "service": "cart", "status": "error",
+    assert params == {"start": 700, "end": 1000, "limit": 100, "service": "cart", "status": "error",
                       "min_duration_ms": 100}
 
 
