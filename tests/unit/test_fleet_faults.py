@@ -130,12 +130,12 @@ async def test_crash_after_exits_after_the_nth_response(tmp_path: Path) -> None:
 
 
 async def test_latency_is_added(tmp_path: Path) -> None:
-    app, _ = _app(tmp_path, latency_ms=60)
+    app, _ = _app(tmp_path, latency_ms=400)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:  # type: ignore[arg-type]
         import time
         t = time.perf_counter()
         await c.get("/products/mug")
-        assert time.perf_counter() - t >= 0.06
+        assert time.perf_counter() - t >= 0.4
         t = time.perf_counter()
         await c.get("/healthz")
-        assert time.perf_counter() - t < 0.06
+        assert time.perf_counter() - t < 0.4  # probes are never delayed (generous bound: the machine may be busy)
