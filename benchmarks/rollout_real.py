@@ -25,6 +25,7 @@ Everything started is stopped at the end (``fleetdeck down``, then SIGKILL of an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import re
@@ -35,14 +36,14 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.e2e.realstack import RealStack
+from tests.e2e.realstack import MANIFEST, RealStack
 
 SERVICE = "cart"
 
@@ -70,6 +71,40 @@ def access_log(path: Path) -> list[tuple[float, int]]:
 def cart_requests(stack: RealStack) -> float:
     m = re.search(r'haproxy_frontend_http_requests_total\{proxy="listen_cart"\} ([0-9.e+]+)', stack.haproxy_metrics())
     return float(m.group(1)) if m else 0.0
+
+
+class CartLoad:
+    """Extra GET /carts/<session> through cart's HAProxy listener at ``rps`` (4 paced workers), standing
+    in for the cart share of edge traffic the shoppers cannot reach on a loaded machine."""
+
+    def __init__(self, stack: RealStack, rps: float, workers: int = 4) -> None:
+        port = int(stack.env["FLEETDECK_LISTENER_PORT_BASE"]) + MANIFEST.services[SERVICE].index
+        self.url, self.period = f"http://127.0.0.1:{port}", workers / rps
+        self.halt = threading.Event()
+        self.sent = 0
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(workers)]
+
+    def _run(self, i: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=10) as c:
+            due = time.monotonic() + i * self.period / len(self.threads)
+            while not self.halt.is_set():
+                self.halt.wait(max(0.0, due - time.monotonic()))
+                due = max(due + self.period, time.monotonic() - self.period)
+                try:
+                    c.get(f"/carts/bench-{i}-{self.sent % 50}")
+                    self.sent += 1
+                except httpx.HTTPError:
+                    pass
+
+    def __enter__(self) -> Self:
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.halt.set()
+        for t in self.threads:
+            t.join(15)
 
 
 class Watcher(threading.Thread):
@@ -162,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=14.0, help="load generator journeys/s (~7 edge requests each)")
     p.add_argument("--error-rate", type=float, default=0.05)
     p.add_argument("--weight", type=int, default=10)
+    p.add_argument("--cart-rps", type=float, default=0.0,
+                   help="extra cart requests/s through cart's HAProxy listener (0: the shoppers only)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
@@ -174,11 +211,13 @@ def main(argv: list[str] | None = None) -> int:
             stack.wait_ready()
             time.sleep(10)  # let the shoppers ramp up
             client = stack.client(stack.make_token("bench", "deployer"))
+            extra = CartLoad(stack, args.cart_rps) if args.cart_rps > 0 else contextlib.nullcontext()
             try:
-                for i in range(args.runs):
-                    r = one_run(stack, client, f"v{100 + i}", args.error_rate, args.weight)
-                    results.append(r)
-                    print(json.dumps(r), flush=True)
+                with extra:
+                    for i in range(args.runs):
+                        r = one_run(stack, client, f"v{100 + i}", args.error_rate, args.weight)
+                        results.append(r)
+                        print(json.dumps(r), flush=True)
             finally:
                 client.close()
         finally:
@@ -190,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = {
         "date": started.isoformat(timespec="seconds"), "machine": f"{platform.machine()}, {platform.node()}",
         "python": platform.python_version(), "runs": len(results), "rolled_back": len(ok),
-        "scenario": f"{args.weight}% canary, {args.error_rate:.0%} errors, loadgen {args.rate:g} journeys/s",
+        "scenario": f"{args.weight}% canary, {args.error_rate:.0%} errors, loadgen {args.rate:g} journeys/s"
+                    + (f", plus {args.cart_rps:g} cart req/s through cart's listener" if args.cart_rps else ""),
     }
     if ok:
         times = [r["first_request_to_zero_s"] for r in ok]
