@@ -195,10 +195,9 @@ class IdempotencyRepo:
                 ttl: timedelta) -> tuple[Reservation, StoredResponse | None]:
         """Claim the key (commits), or say why not. Expired records are forgotten first."""
         now = utcnow()
-        self.s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.key == key,
-                                                       IdempotencyRecord.identity == identity,
-                                                       IdempotencyRecord.route == route,
-                                                       IdempotencyRecord.created_at < now - ttl))
+        # Forget every expired record (indexed on created_at), so the table stays small by itself.
+        self.s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - ttl)
+                       .execution_options(synchronize_session=False))
         self.s.add(IdempotencyRecord(key=key, identity=identity, route=route, request_hash=request_hash,
                                      created_at=now))
         try:
@@ -223,11 +222,13 @@ class IdempotencyRepo:
                        .where(IdempotencyRecord.key == key, IdempotencyRecord.identity == identity,
                               IdempotencyRecord.route == route)
                        .values(status_code=response.status_code, response_body=response.body,
-                               response_headers=json.dumps(response.headers)))
+                               response_headers=json.dumps(response.headers))
+                       .execution_options(synchronize_session=False))
         self.s.commit()
 
     def release(self, key: str, identity: str, route: str) -> None:
         self.s.execute(delete(IdempotencyRecord).where(IdempotencyRecord.key == key,
                                                        IdempotencyRecord.identity == identity,
-                                                       IdempotencyRecord.route == route))
+                                                       IdempotencyRecord.route == route)
+                       .execution_options(synchronize_session=False))
         self.s.commit()
