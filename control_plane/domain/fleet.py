@@ -12,6 +12,8 @@ from control_plane.errors import NotFoundError, ValidationError
 VERSION_RE = re.compile(r"^v[0-9]+[a-z0-9.-]{0,30}$")
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 MAX_REPLICAS = 16
+MAX_LEAK_KB = 10_240  # 10 MiB per request is already a fast leak; more only kills the machine
+MAX_CRASH_AFTER = 100_000_000
 
 
 class Health(enum.Enum):
@@ -67,8 +69,11 @@ class Faults:
             raise ValidationError("latency_ms must be between 0 and 60000", field="faults.latency_ms")
         if f.crash_after < 0:
             raise ValidationError("crash_after must be >= 0", field="faults.crash_after")
-        if f.leak_kb_per_request < 0:
-            raise ValidationError("leak_kb_per_request must be >= 0", field="faults.leak_kb_per_request")
+        if not 0 <= f.leak_kb_per_request <= MAX_LEAK_KB:
+            raise ValidationError(f"leak_kb_per_request must be between 0 and {MAX_LEAK_KB}",
+                                  field="faults.leak_kb_per_request")
+        if f.crash_after > MAX_CRASH_AFTER:
+            raise ValidationError(f"crash_after must be at most {MAX_CRASH_AFTER}", field="faults.crash_after")
         return f
 
 
