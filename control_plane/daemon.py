@@ -10,7 +10,6 @@ control plane that was killed without a chance to stop its children.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import signal
@@ -26,6 +25,7 @@ import httpx
 
 from control_plane import procs
 from control_plane.api.app import create_app
+from control_plane.api.bootstrap import bootstrap
 from control_plane.api.context import AppContext
 from control_plane.domain.fleet import Health
 from control_plane.errors import FleetdeckError
@@ -34,6 +34,8 @@ from control_plane.local_state import PIDFILE, running_daemon_pid, stop_leftover
 from control_plane.manifest import load_manifest
 from control_plane.metrics.local_prometheus import LocalPrometheus
 from control_plane.metrics.prometheus import PrometheusMetrics
+from control_plane.observability import configure_tracing
+from control_plane.rollouts.wiring import start_controller
 from control_plane.routers.haproxy import HAProxyRouter
 from control_plane.runtimes.local import LocalRuntime
 from control_plane.settings import RouterKind, RuntimeKind, Settings, load_settings
@@ -43,13 +45,6 @@ from control_plane.store.fleet_repo import FleetRepo
 
 log = logging.getLogger("control_plane.daemon")
 RECONCILE_INTERVAL_S = 1.0
-
-
-def module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
 
 
 class ChildProcess:
@@ -118,14 +113,14 @@ class Daemon:
         self._rollouts_thread: threading.Thread | None = None
         self._last_restart: dict[str, float] = {}
         self._server: Any = None
+        self._tracer_provider: Any = None
         self._owns_state = False  # set once our pidfile is written: only then may stop() touch pidfiles
 
     # --- start ------------------------------------------------------------------------------------
     def _check_ports(self) -> None:
         s = self.settings
         ports = [("FLEETDECK_API_PORT", s.api_port), ("FLEETDECK_PROMETHEUS_PORT", s.prometheus_port)]
-        if module_exists("collectors.__main__"):
-            ports.append(("FLEETDECK_COLLECTOR_PORT", s.collector_port))
+        ports.append(("FLEETDECK_COLLECTOR_PORT", s.collector_port))
         ports += self.router.ports()
         procs.check_ports_free(ports, s.host)
         seen: dict[int, str] = {}
@@ -169,6 +164,9 @@ class Daemon:
         self.fleet.start()
         self.ctx = AppContext(settings=s, sessions=sessions, fleet=self.fleet, metrics=metrics,
                               collectors_url=otlp or "")
+        # The control plane's own API spans go to the collectors like the fleet's.
+        self._tracer_provider = configure_tracing(otlp)
+        self.ctx.extras["tracer_provider"] = self._tracer_provider
         self._bootstrap_auth()
         self._start_rollouts(metrics)
         self._loop = threading.Thread(target=self._reconcile_loop, name="reconcile", daemon=True)
@@ -181,28 +179,16 @@ class Daemon:
             threading.Thread(target=self._start_loadgen_when_ready, name="loadgen-start", daemon=True).start()
 
     def _bootstrap_auth(self) -> None:
-        if not module_exists("control_plane.api.bootstrap"):
-            return
-        from control_plane.api.bootstrap import bootstrap
-
         bootstrap(self.ctx, emit=lambda line: print(line, flush=True))
 
     def _start_rollouts(self, metrics: PrometheusMetrics) -> None:
         """Run the rollout controller (its own loop thread) when the rollouts package is present."""
-        if not module_exists("control_plane.rollouts.wiring"):
-            log.warning("the rollouts package is not installed; no rollout controller")
-            return
-        from control_plane.rollouts.wiring import start_controller
-
         _, self._rollouts_thread = start_controller(self.ctx, self.fleet, self.runtime, self.router, metrics,
                                                     self._stop)
 
     def _launch_collectors(self) -> str | None:
         """Start the collectors (not waiting); their OTLP endpoint, or None when the module is missing."""
         s = self.settings
-        if not module_exists("collectors.__main__"):
-            log.warning("the collectors module is not installed; running without traces and logs")
-            return None
         self.collectors = ChildProcess("collectors", [self.python, "-m", "collectors", "--host", s.host, "--port",
                                                       str(s.collector_port), "--db-url", s.telemetry_store_url],
                                        self.state_dir, self.base_env)
@@ -220,9 +206,6 @@ class Daemon:
         return False
 
     def _start_loadgen_when_ready(self) -> None:
-        if not module_exists("fleet.loadgen.__main__"):
-            log.warning("the load generator (fleet.loadgen) is not installed; no shoppers")
-            return
         deadline = time.monotonic() + 300
         while not self._stop.is_set() and time.monotonic() < deadline:
             if self.all_ready():
@@ -319,6 +302,8 @@ class Daemon:
             t.start()
         for t in stoppers:
             t.join(timeout=30)
+        if self._tracer_provider is not None:
+            self._tracer_provider.shutdown()  # flush the last API spans
         (self.state_dir / PIDFILE).unlink(missing_ok=True)
         log.info("control plane stopped")
 
