@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", required=True)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--timeout-ms", type=int, default=30_000)
+    parser.add_argument("--pages", default="", help="comma-separated page names (default: all)")
     args = parser.parse_args(argv)
     base = args.url.rstrip("/")
     with sync_playwright() as pw:
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dashboard {base}, {args.runs} cold loads per page, medians\n")
             print("| page | main content visible | data shown | downloaded |")
             print("|---|---|---|---|")
-            for name, path in PAGES:
+            wanted = {p for p in args.pages.split(",") if p}
+            for name, path in [p for p in PAGES if not wanted or p[0] in wanted]:
                 runs = [one_load(browser, base, path, None if path == "/login" else state, args.timeout_ms)
                         for _ in range(args.runs)]
                 shell = statistics.median(r["shell"] for r in runs)

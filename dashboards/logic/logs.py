@@ -9,7 +9,7 @@ from dashboards.logic.formatting import fmt_clock_ms, parse_time, pick
 SEVERITY_COLOURS = {"trace": "gray", "debug": "gray", "info": "blue", "warn": "amber",
                     "error": "red", "fatal": "crimson"}
 SEVERITIES = ["debug", "info", "warn", "error", "fatal"]
-TAIL_LIMIT = 300
+TAIL_LIMIT = 200
 
 
 def severity_of(value: Any) -> str:

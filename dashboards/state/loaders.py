@@ -20,7 +20,7 @@ from dashboards.logic.urls import WINDOW_SECONDS, step_for, window_or_default
 API = "/api/v1"
 # Enough rows to scan by eye; more only slows the browser (each row is a component to render).
 TRACE_LIMIT = 100
-LOG_LIMIT = 200
+LOG_LIMIT = 100
 
 
 def _secondary(call: Callable[[], Any], what: str, warnings: list[str]) -> Any:
