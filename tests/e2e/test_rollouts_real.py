@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -209,13 +210,26 @@ def test_canary_with_errors_is_rolled_back_on_the_error_check(stack: RealStack, 
 
 
 # --- (c) added latency --------------------------------------------------------------------------------
-def test_canary_with_added_latency_is_rolled_back_on_the_latency_check(stack: RealStack,
-                                                                      deployer: httpx.Client) -> None:
+def test_canary_with_added_latency_is_rolled_back_on_the_latency_check(stack: RealStack, deployer: httpx.Client,
+                                                                      tmp_path: Path) -> None:
+    """Driven as CI would: `fleetdeck rollout start -f spec.yaml --wait` with the deployer token."""
     canary = next_version(stack)
     stack.prepare_canary(SERVICE, canary, {"latency_ms": 400})
-    ro = stack.start_rollout(deployer, {"service": SERVICE, "version": canary,
-                                        "steps": [{"setWeight": 10}, {"analysis": {"duration": "10m"}}]})
-    done = stack.wait_rollout(ro["id"], {"rolled_back", "failed", "promoted"}, timeout=180, poll=1)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"service: {SERVICE}\nversion: {canary}\nsteps:\n  - setWeight: 10\n"
+                    "  - analysis: {duration: 10m}\n")
+    token = deployer.headers["Authorization"].split()[1]
+    stack.env["FLEETDECK_TOKEN"] = token
+    try:
+        res = stack.cli("rollout", "start", SERVICE, canary, "-f", str(spec), "--wait", "--timeout", "170",
+                        timeout=200)
+    finally:
+        del stack.env["FLEETDECK_TOKEN"]
+    assert res.returncode == 1, res.stdout + res.stderr  # 1: rolled back
+    assert "latency" in res.stdout + res.stderr, res.stdout + res.stderr
+    ro = deployer.get("/api/v1/rollouts", params={"service": SERVICE, "limit": 1}).json()[0]
+    assert ro["version"] == canary
+    done = stack.rollout(ro["id"])
     assert done["phase"] == "rolled_back", history_text(done)
     cause = next(h for h in done["history"] if h["phase"] == "rolling_back")
     assert "latency failed" in cause["reason"], cause["reason"]
