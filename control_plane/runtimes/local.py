@@ -332,7 +332,9 @@ class LocalRuntime:
         if not slot.port or not self._port_free(slot.port):
             slot.port = self._pick_port()
         sdef = self.manifest.get(slot.service)
-        data_dir = self.state_dir / "data" / slot.service / slot.version
+        # A service owns one datastore, shared by all its versions and replicas (as a real service's
+        # database outlives a release): a cart filled on v1 is still there when v2 serves it.
+        data_dir = self.state_dir / "data" / slot.service
         data_dir.mkdir(parents=True, exist_ok=True)
         env = dict(self._base_env)
         env.update({
