@@ -47,7 +47,8 @@ def test_starts_every_replica_with_the_contract_environment(rt) -> None:
     assert env["FLEET_HOST"] == "127.0.0.1" and env["FLEET_UPSTREAM_CART_URL"] == "http://127.0.0.1:8101"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318" and env["PATH"] == "/bin"
     assert '"error_rate":0.05' in launches["cart-v2-1"].env["FLEET_FAULTS"]
-    assert launches["cart-v2-1"].env["FLEET_DATA_DIR"].endswith("data/cart/v2")
+    # one datastore per service, shared by its versions
+    assert launches["cart-v2-1"].env["FLEET_DATA_DIR"].endswith("data/cart")
     assert launches["cart-v2-1"].log_path.name == "cart-v2-1.log"
     assert all(h is Health.STARTING for h, _ in health(rt).values())
     rt.reconcile_once()
