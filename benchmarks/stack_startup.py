@@ -38,7 +38,7 @@ def stack_env(state: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
     for name in ("API", "EDGE", "HAPROXY_STATS", "PROMETHEUS", "COLLECTOR"):
         env[f"FLEETDECK_{name}_PORT"] = str(procs.free_port())
-    env.update(FLEETDECK_STATE_DIR=str(state), FLEETDECK_LISTENER_PORT_BASE=str(listener_base(16)),
+    env.update(FLEETDECK_DASHBOARD="0", FLEETDECK_STATE_DIR=str(state), FLEETDECK_LISTENER_PORT_BASE=str(listener_base(16)),
                FLEETDECK_LOADGEN="off", FLEETDECK_ADMIN_PASSWORD="benchmark-only", PYTHONPATH=str(ROOT))
     return env
 

@@ -106,6 +106,7 @@ class Daemon:
         self.prometheus = LocalPrometheus(settings)
         self.collectors: ChildProcess | None = None
         self.loadgen: ChildProcess | None = None
+        self.dashboard: ChildProcess | None = None
         self.runtime: LocalRuntime | None = None
         self.fleet: FleetService | None = None
         self._stop = threading.Event()
@@ -121,6 +122,8 @@ class Daemon:
         s = self.settings
         ports = [("FLEETDECK_API_PORT", s.api_port), ("FLEETDECK_PROMETHEUS_PORT", s.prometheus_port)]
         ports.append(("FLEETDECK_COLLECTOR_PORT", s.collector_port))
+        if s.dashboard:
+            ports.append(("FLEETDECK_DASHBOARD_PORT", s.dashboard_port))
         ports += self.router.ports()
         procs.check_ports_free(ports, s.host)
         seen: dict[int, str] = {}
@@ -177,6 +180,23 @@ class Daemon:
             self.fleet.static_targets = [t for t in self.fleet.static_targets if t["labels"]["job"] != "collectors"]
         if s.loadgen:
             threading.Thread(target=self._start_loadgen_when_ready, name="loadgen-start", daemon=True).start()
+        if s.dashboard:
+            self._start_dashboard()
+
+    def _start_dashboard(self) -> None:
+        """The Reflex dashboard (`reflex run --env prod`), a pure client of this API, on dashboard_port."""
+        s = self.settings
+        root = Path(__file__).resolve().parents[1]
+        bun_bin = root / ".tools" / "bun" / "node_modules" / ".bin"
+        if not (bun_bin / "bun").exists():
+            log.warning("bun is not installed (run deploy/install.sh); starting without the dashboard")
+            return
+        env = dict(self.base_env)
+        env.update(PATH=f"{bun_bin}{os.pathsep}{env.get('PATH', '')}", REFLEX_USE_SYSTEM_BUN="1",
+                   FLEETDECK_API_URL=s.api_url, FLEETDECK_DASHBOARD_PORT=str(s.dashboard_port))
+        self.dashboard = ChildProcess("dashboard", [self.python, "-m", "reflex", "run", "--env", "prod"],
+                                      self.state_dir, env)
+        self.dashboard.start()
 
     def _bootstrap_auth(self) -> None:
         bootstrap(self.ctx, emit=lambda line: print(line, flush=True))
@@ -239,7 +259,7 @@ class Daemon:
         if not self.prometheus.running() and self._due("prometheus"):
             log.warning("Prometheus is gone; starting it again")
             self.prometheus.start()
-        for part in (self.collectors, self.loadgen):
+        for part in (self.collectors, self.loadgen, self.dashboard):
             # Shoppers also stop after their longest run (a day): they are started again here.
             if part is not None and not part.alive() and self._due(part.name):
                 log.warning("%s exited (see %s); starting it again", part.name, part.log_path)
@@ -292,6 +312,8 @@ class Daemon:
             self._rollouts_thread.join(timeout=30)
         if self.loadgen is not None:
             self.loadgen.stop(grace=5)
+        if self.dashboard is not None:
+            self.dashboard.stop(grace=10)
         if self.runtime is not None:
             self.runtime.shutdown()
         # The helpers stop side by side (each flushes on SIGTERM), then each forgets its pidfile.

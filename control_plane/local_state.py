@@ -38,7 +38,8 @@ def leftover_pids(settings: Settings, include_instances: bool = True) -> list[in
     # unrelated process after a reboot or a long pause is never touched.
     files = [(state / "haproxy" / "haproxy.pid", str(state / "haproxy" / "haproxy.cfg")),
              (state / "prometheus" / "prometheus.pid", str(state / "prometheus" / "prometheus.yml")),
-             (state / "run" / "collectors.pid", "collectors"), (state / "run" / "loadgen.pid", "fleet.loadgen")]
+             (state / "run" / "collectors.pid", "collectors"), (state / "run" / "loadgen.pid", "fleet.loadgen"),
+             (state / "run" / "dashboard.pid", "reflex")]
     pids: list[int] = []
     for f, marker in files:
         try:

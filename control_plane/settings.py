@@ -64,6 +64,9 @@ class Settings:
     # Start the load generator with `fleetdeck up`, and its rate in shopper journeys per second.
     loadgen: bool = True
     loadgen_rate: float = 5.0
+    # Start the Reflex dashboard with `fleetdeck up` (a production build; the first takes a minute).
+    dashboard: bool = True
+    dashboard_port: int = 3000
     # Instances per version when the manifest does not say.
     default_replicas: int = 1
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -131,7 +134,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     values.update(overrides)
     settings = Settings(**values)  # type: ignore[arg-type]
     for port_field in ("api_port", "edge_port", "listener_port_base", "haproxy_stats_port",
-                       "prometheus_port", "collector_port"):
+                       "prometheus_port", "collector_port", "dashboard_port"):
         port = getattr(settings, port_field)
         if not 0 < port < 65536:
             raise ConfigError(f"{PREFIX}{port_field.upper()}={port} is not a TCP port")

@@ -49,7 +49,8 @@ def urls(settings: Settings) -> list[tuple[str, str]]:
             ("API", f"http://{h}:{settings.api_port}/api/v1 (docs: /api/v1/docs)"),
             ("Prometheus", f"http://{h}:{settings.prometheus_port}/targets"),
             ("HAProxy stats", f"http://{h}:{settings.haproxy_stats_port}/stats"),
-            ("dashboard", f"http://{h}:3000/ (when the dashboard is started)"),
+            ("dashboard", f"http://{h}:{settings.dashboard_port}/ (its first build takes about a minute)"
+             if settings.dashboard else "dashboard: off (FLEETDECK_DASHBOARD=0)"),
             ("logs", f"{Path(settings.state_dir).resolve() / 'logs'}")]
 
 

@@ -43,7 +43,7 @@ class RealStack:
     def __init__(self, state: Path, *, loadgen_rate: float = 14.0, scrape_interval_s: float = 2.0) -> None:
         self.state = state
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
-        self.env.update(FLEETDECK_STATE_DIR=str(state), FLEETDECK_SCRAPE_INTERVAL_S=f"{scrape_interval_s:g}",
+        self.env.update(FLEETDECK_DASHBOARD="0", FLEETDECK_STATE_DIR=str(state), FLEETDECK_SCRAPE_INTERVAL_S=f"{scrape_interval_s:g}",
                         FLEETDECK_LOADGEN_RATE=f"{loadgen_rate:g}",
                         FLEETDECK_ADMIN_PASSWORD="e2e-admin-password", PYTHONPATH=str(ROOT))
         self.ports: dict[str, int] = {}
@@ -99,7 +99,7 @@ class RealStack:
         except (httpx.HTTPError, OSError, ValueError, TypeError, KeyError):
             pass
         for f in ("daemon.pid", "haproxy/haproxy.pid", "prometheus/prometheus.pid", "run/collectors.pid",
-                  "run/loadgen.pid"):
+                  "run/loadgen.pid", "run/dashboard.pid"):
             pid = self.pidfile(f)
             if pid:
                 out.add(pid)

@@ -38,7 +38,7 @@ class Stack:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
         ports = {name: procs.free_port() for name in ("API", "EDGE", "HAPROXY_STATS", "PROMETHEUS", "COLLECTOR")}
         self.env.update({f"FLEETDECK_{k}_PORT": str(v) for k, v in ports.items()})
-        self.env.update(FLEETDECK_STATE_DIR=str(state), FLEETDECK_LISTENER_PORT_BASE=str(listener_base(N_SERVICES)),
+        self.env.update(FLEETDECK_DASHBOARD="0", FLEETDECK_STATE_DIR=str(state), FLEETDECK_LISTENER_PORT_BASE=str(listener_base(N_SERVICES)),
                         FLEETDECK_SCRAPE_INTERVAL_S="1", FLEETDECK_LOADGEN_RATE="2",
                         FLEETDECK_ADMIN_PASSWORD="e2e-admin-password", PYTHONPATH=str(ROOT))
         self.ports = ports
