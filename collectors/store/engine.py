@@ -1,4 +1,4 @@
-"""Open the telemetry store: engine with the right pragmas, schema and tables created."""
+"""Open the telemetry store: engine with the right pragmas, schema built by its Alembic migrations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
+from collectors.store import migrate
 from collectors.store.schema import Tables, build_tables
 
 DEFAULT_PG_SCHEMA = "telemetry"
@@ -40,30 +41,34 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def make_engine(url: str) -> Engine:
+    """Engine for ``sqlite:///PATH`` (WAL pragmas) or ``postgresql://...`` (psycopg 3)."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql"):
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        return create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
+    raise ValueError(f"unsupported telemetry store URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
 def open_store(url: str, schema: str | None = None, create: bool = True) -> Store:
-    """Connect to ``url`` and create the tables if missing.
+    """Connect to ``url`` and, with ``create``, bring the schema to the latest migration.
 
     ``schema`` picks the PostgreSQL schema (default ``telemetry``); SQLite ignores it, its
     separation is the file itself.
     """
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        tables = build_tables(None)
-    elif url.startswith("postgresql"):
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
-        schema = schema or DEFAULT_PG_SCHEMA
-        engine = create_engine(url, pool_pre_ping=True, pool_size=4, max_overflow=4)
-        tables = build_tables(schema)
-        if create:
-            with engine.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-    else:
-        raise ValueError(f"unsupported telemetry store URL {url!r}: use sqlite:///PATH or postgresql://...")
+    engine = make_engine(url)
+    schema = (schema or DEFAULT_PG_SCHEMA) if engine.dialect.name == "postgresql" else None
     if create:
-        tables.metadata.create_all(engine)
-    return Store(engine, tables)
+        try:
+            migrate.upgrade(engine, schema)
+        except BaseException:
+            engine.dispose()
+            raise
+    return Store(engine, build_tables(schema))
 
 
 def drop_pg_schema(url: str, schema: str) -> None:
