@@ -120,7 +120,8 @@ def test_trace_search_opens_a_waterfall(admin_page: Any, dashboard: Any) -> None
     assert admin_page.locator("#waterfall .span-row").count() >= 2  # frontend calls other services
     admin_page.locator("#waterfall .span-row").nth(1).click()
     admin_page.wait_for_selector("#span-details")
-    assert "span=" in admin_page.url  # the selected span is in the shareable URL
+    # the selected span is in the shareable URL (the page updates it right after the click lands)
+    admin_page.wait_for_url(re.compile(r"[?&]span=[0-9a-f]+"), timeout=10_000)
     screenshot(admin_page, "trace-light")
 
 
