@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from control_plane.cli.connect import make_client
 from control_plane.client import ApiClient
 from control_plane.errors import ValidationError
 from control_plane.settings import load_settings
@@ -43,8 +44,6 @@ def _call(method: str, path: str, **kwargs: Any) -> Any:
 
 def make_api_client() -> ApiClient:
     """The CLI's client (tests replace this function)."""
-    from control_plane.cli.local import make_client  # owns how the CLI finds the API and its token
-
     return make_client(load_settings())
 
 

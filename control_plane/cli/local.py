@@ -13,29 +13,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from control_plane import procs
+from control_plane.cli.connect import make_client
 from control_plane.client import ApiClient, ApiError
 from control_plane.errors import ValidationError
 from control_plane.local_state import leftover_pids, running_daemon_pid, stop_leftovers
 from control_plane.settings import Settings, load_settings
 
 FAULT_FLAGS = ("error_rate", "latency_ms", "crash_after", "leak_kb_per_request")
-
-
-def make_client(settings: Settings, environ: Mapping[str, str] | None = None) -> ApiClient:
-    """API client for the CLI: URL from FLEETDECK_API_URL, token from FLEETDECK_TOKEN or the cli-token file."""
-    env = os.environ if environ is None else environ
-    token = env.get("FLEETDECK_TOKEN")
-    if not token:
-        try:
-            token = (Path(settings.state_dir) / "cli-token").read_text().strip() or None
-        except OSError:
-            token = None
-    return ApiClient(env.get("FLEETDECK_API_URL") or settings.api_url, token)
 
 
 def _json_wanted(args: argparse.Namespace) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import uuid
@@ -19,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from control_plane.cli.connect import make_client
 from control_plane.client import ApiClient
 from control_plane.errors import ValidationError
 from control_plane.settings import load_settings
@@ -28,16 +28,7 @@ TIMED_OUT = 4
 
 
 def _client(environ: Mapping[str, str] | None = None) -> ApiClient:
-    """API client: URL from FLEETDECK_API_URL, token from FLEETDECK_TOKEN or <state_dir>/cli-token."""
-    env = os.environ if environ is None else environ
-    settings = load_settings(env)
-    token = env.get("FLEETDECK_TOKEN")
-    if not token:
-        try:
-            token = (Path(settings.state_dir) / "cli-token").read_text().strip() or None
-        except OSError:
-            token = None
-    return ApiClient(env.get("FLEETDECK_API_URL") or settings.api_url, token)
+    return make_client(load_settings(environ), environ)
 
 
 def _load_spec(path: str | None) -> dict[str, Any]:
