@@ -186,6 +186,16 @@ def test_journey_targets_fault_restart_and_down(stack: Stack) -> None:
         assert time.monotonic() < deadline, now
         time.sleep(0.5)
     assert "catalog-v1-1" in stack.cli("status").stdout
+
+    # The control plane traces its own API calls into the collectors, next to the fleet's traces.
+    deadline = time.monotonic() + 30
+    while True:
+        found = api.get("/api/v1/traces", params={"service": "fleetdeck-control-plane", "limit": 5})
+        assert found.status_code == 200, found.text
+        if found.json()["items"]:
+            break
+        assert time.monotonic() < deadline, "no control-plane spans reached the collectors"
+        time.sleep(1)
     api.close()
 
     # `fleetdeck down` leaves nothing running.
