@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 BUN_DIR="$ROOT/.tools/bun"
+BUN_VERSION=1.4.5  # pinned like the Python packages; reflex.lock/ pins the front end's own packages
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 
 if [ ! -x "$BUN_DIR/node_modules/.bin/bun" ]; then
@@ -22,7 +23,7 @@ if [ ! -x "$BUN_DIR/node_modules/.bin/bun" ]; then
   echo "install-frontend: installing bun from the npm registry into .tools/bun"
   mkdir -p "$BUN_DIR"
   [ -f "$BUN_DIR/package.json" ] || echo '{"name": "fleetdeck-tools", "private": true}' > "$BUN_DIR/package.json"
-  (cd "$BUN_DIR" && npm install --no-audit --no-fund --loglevel=error bun)
+  (cd "$BUN_DIR" && npm install --no-audit --no-fund --loglevel=error "bun@$BUN_VERSION")
 fi
 "$BUN_DIR/node_modules/.bin/bun" --version >/dev/null || { echo "install-frontend: bun does not run" >&2; exit 1; }
 

@@ -11,6 +11,7 @@ command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)  # the dashboard's bun comes from the npm registry
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "== installing Debian packages: ${need_apt[*]}"
   SUDO=""
