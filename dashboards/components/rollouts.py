@@ -43,7 +43,7 @@ def start_form() -> rx.Component:
             rx.input(placeholder="analysis s", value=RolloutsState.form_analysis, size="1", width="90px",
                      on_change=lambda v: RolloutsState.set_form("analysis", v), name="analysis"),
             rx.checkbox("hold for a manual promote", checked=RolloutsState.form_hold,
-                        on_change=RolloutsState.set_hold, size="1", id="hold"),
+                        on_change=RolloutsState.set_hold, size="1", id="hold", name="hold"),
             rx.button(rx.icon("rocket", size=14), "Start", size="1", type="submit", id="start-rollout"),
             spacing="2", wrap="wrap", align="center"),
         rx.text("Each weight is followed by an analysis of that many seconds comparing canary with stable; "
