@@ -118,14 +118,15 @@ class Daemon:
         self._owns_state = False  # set once our pidfile is written: only then may stop() touch pidfiles
 
     # --- start ------------------------------------------------------------------------------------
-    def _check_ports(self) -> None:
+    def _check_ports(self, router_ports: bool = True) -> None:
         s = self.settings
         ports = [("FLEETDECK_API_PORT", s.api_port), ("FLEETDECK_PROMETHEUS_PORT", s.prometheus_port)]
         ports.append(("FLEETDECK_COLLECTOR_PORT", s.collector_port))
         if s.dashboard:
             ports.append(("FLEETDECK_DASHBOARD_PORT", s.dashboard_port))
         ports += self.router.ports()
-        procs.check_ports_free(ports, s.host)
+        # An adopted HAProxy holds its own ports: they are in use, by design, but still checked for clashes.
+        procs.check_ports_free(ports if router_ports else ports[:-len(self.router.ports())], s.host)
         seen: dict[int, str] = {}
         for name, port in ports:
             if port in seen and not (name == seen[port] == "FLEETDECK_LISTENER_PORT_BASE"):
@@ -142,12 +143,16 @@ class Daemon:
         self._owns_state = True
         self.router.binary()
         self.prometheus.binary()
-        stop_leftovers(s, include_instances=False)
-        self._check_ports()
+        # A predecessor's HAProxy is kept when it serves the same config, so a restart of the control plane
+        # does not interrupt the data plane; everything else it left is stopped and started again.
+        adopted = self.router.adopt()
+        stop_leftovers(s, include_instances=False, include_haproxy=not adopted)
+        self._check_ports(router_ports=not adopted)
         migrate.upgrade(s.control_db_url)
         sessions = make_sessionmaker(make_engine(s.control_db_url))
         repo = FleetRepo(sessions)
-        self.router.start()
+        if not adopted:
+            self.router.start()
         # Collectors and Prometheus start while the fleet does; both are waited for below.
         otlp = self._launch_collectors()
         self.prometheus.launch()
@@ -164,6 +169,8 @@ class Daemon:
         if self.fleet.bootstrap():
             log.info("first start: deployed %s of every service from %s", self.initial.version, s.fleet_manifest)
         self.runtime.adopt()
+        if adopted:  # reconcile the adopted HAProxy's servers and weights with the desired state
+            self.runtime.resync_router(every_service=True)
         self.fleet.start()
         self.ctx = AppContext(settings=s, sessions=sessions, fleet=self.fleet, metrics=metrics,
                               collectors_url=otlp or "")

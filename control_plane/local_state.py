@@ -31,13 +31,14 @@ def running_daemon_pid(settings: Settings) -> int | None:
     return None
 
 
-def leftover_pids(settings: Settings, include_instances: bool = True) -> list[int]:
-    """Live pids of processes a control plane with this state dir started (from pidfiles and the store)."""
+def leftover_pids(settings: Settings, include_instances: bool = True, include_haproxy: bool = True) -> list[int]:
+    """Live pids of processes a control plane with this state dir started (from pidfiles and the store);
+    ``include_haproxy=False`` leaves out the HAProxy a restarting daemon adopts."""
     state = Path(settings.state_dir).resolve()
     # Each pidfile with what the process's command line must contain: a pid reused by an
     # unrelated process after a reboot or a long pause is never touched.
-    files = [(state / "haproxy" / "haproxy.pid", str(state / "haproxy" / "haproxy.cfg")),
-             (state / "prometheus" / "prometheus.pid", str(state / "prometheus" / "prometheus.yml")),
+    files = [(state / "haproxy" / "haproxy.pid", str(state / "haproxy" / "haproxy.cfg"))] if include_haproxy else []
+    files += [(state / "prometheus" / "prometheus.pid", str(state / "prometheus" / "prometheus.yml")),
              (state / "run" / "collectors.pid", "collectors"), (state / "run" / "loadgen.pid", "fleet.loadgen"),
              (state / "run" / "dashboard.pid", "reflex")]
     pids: list[int] = []
@@ -61,9 +62,9 @@ def leftover_pids(settings: Settings, include_instances: bool = True) -> list[in
     return pids
 
 
-def stop_leftovers(settings: Settings, include_instances: bool = True) -> list[int]:
+def stop_leftovers(settings: Settings, include_instances: bool = True, include_haproxy: bool = True) -> list[int]:
     """Stop what an earlier control plane left running; returns the pids it stopped."""
-    pids = leftover_pids(settings, include_instances)
+    pids = leftover_pids(settings, include_instances, include_haproxy)
     if pids:
         log.info("stopping %d process(es) left by an earlier control plane: %s", len(pids), pids)
         procs.stop_pids(pids, grace=5.0)

@@ -20,7 +20,14 @@ from string import Template
 
 from control_plane import procs
 from control_plane.domain.fleet import Endpoint, Manifest, server_weights
-from control_plane.errors import ConfigError, DependencyMissing, NotFoundError, PermanentError, TemporaryError
+from control_plane.errors import (
+    ConfigError,
+    DependencyMissing,
+    FleetdeckError,
+    NotFoundError,
+    PermanentError,
+    TemporaryError,
+)
 from control_plane.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,33 @@ def render_config(settings: Settings, manifest: Manifest, admin_socket: Path, te
         parts.append(Template(block).substitute(common, service=name,
                                                 listener_port=settings.listener_port(sdef.index)))
     return "\n".join(parts)
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """Whether a new control plane keeps the HAProxy its predecessor left running, and why."""
+
+    adopt: bool
+    reason: str
+
+
+def decide_adoption(*, pid: int | None, alive: bool, cmdline: Sequence[str], config_paths: Sequence[str],
+                    running_config: str | None, rendered_config: str, socket_answers: bool) -> Adoption:
+    """Keep (adopt) a leftover HAProxy only when it is ours, serves exactly the config we would render and
+    answers on its admin socket; otherwise it is (re)started, and ``reason`` says why. Pure: no I/O."""
+    if not pid:
+        return Adoption(False, "no HAProxy pidfile")
+    if not alive:
+        return Adoption(False, f"HAProxy pid {pid} is not running")
+    if not any(p in cmdline for p in config_paths):
+        return Adoption(False, f"pid {pid} is not an HAProxy of this state dir (command line: {' '.join(cmdline)!r})")
+    if running_config is None:
+        return Adoption(False, "its config file is missing")
+    if running_config != rendered_config:
+        return Adoption(False, "the rendered config differs (ports or services changed)")
+    if not socket_answers:
+        return Adoption(False, f"HAProxy pid {pid} does not answer on its admin socket")
+    return Adoption(True, f"HAProxy pid {pid} runs this state dir's unchanged config and answers")
 
 
 @dataclass(frozen=True)
@@ -104,6 +138,7 @@ class HAProxyRouter:
         self._check_inter = check_inter_ms
         self._weights: dict[str, dict[str, int]] = {}
         self._proc: subprocess.Popen | None = None
+        self.adopted = False  # True while the process is one an earlier control plane started
         self._lock = threading.Lock()
 
     # --- process ----------------------------------------------------------------------------------
@@ -141,6 +176,45 @@ class HAProxyRouter:
                 for n in self.manifest.order]
         return out
 
+    def check_adoption(self) -> Adoption:
+        """Whether the HAProxy an earlier control plane left running can be kept (see :func:`decide_adoption`)."""
+        pid = self._pidfile_pid()
+        alive = procs.pid_alive(pid)
+        cmdline = procs.process_cmdline(pid) if pid and alive else []
+        paths = [str(self.config_path), str(self.config_path.resolve())]
+        try:
+            running = self.config_path.read_text()
+        except OSError:
+            running = None
+        rendered = render_config(self.settings, self.manifest, self.socket_path)
+        answers = False
+        if alive and any(p in cmdline for p in paths) and running == rendered:
+            try:
+                answers = "Pid:" in self.command("show info", timeout=2.0)
+            except FleetdeckError:
+                answers = False
+        return decide_adoption(pid=pid, alive=alive, cmdline=cmdline, config_paths=paths, running_config=running,
+                               rendered_config=rendered, socket_answers=answers)
+
+    def adopt(self) -> bool:
+        """Keep a still-running HAProxy of this state dir (its dynamic servers included) instead of restarting
+        it, so a control plane restart does not interrupt the data plane; False when it must be (re)started."""
+        decision = self.check_adoption()
+        if decision.adopt:
+            self.adopted = True
+            log.info("adopted the running HAProxy (%s); its servers are resynchronised with the desired state",
+                     decision.reason)
+        elif self._pidfile_pid():
+            log.info("not adopting the HAProxy left by an earlier control plane: %s; starting a fresh one",
+                     decision.reason)
+        return decision.adopt
+
+    def _pidfile_pid(self) -> int | None:
+        try:
+            return int(self.pid_path.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
     def stop_stale(self) -> None:
         """Stop an HAProxy an earlier control plane left behind with this state dir."""
         pid = self.pid
@@ -152,6 +226,7 @@ class HAProxyRouter:
     def start(self, timeout: float = 15.0) -> None:
         """Start HAProxy in its own session and wait until its admin socket answers."""
         binary = self.binary()
+        self.adopted = False
         self.stop_stale()
         procs.check_ports_free(self.ports(), self.settings.host)
         self.write_config()
@@ -187,6 +262,7 @@ class HAProxyRouter:
             procs.stop_pids([pid], grace=grace, reap=self._reap)
         self._reap()
         self._proc = None
+        self.adopted = False
         self.pid_path.unlink(missing_ok=True)
 
     def _reap(self) -> None:

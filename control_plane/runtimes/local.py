@@ -419,10 +419,16 @@ class LocalRuntime:
         for service in [s for s in self._synced if not self._synced[s] and s not in {d for d, _ in self._desired}]:
             del self._synced[service]
 
-    def resync_router(self) -> None:
-        """Forget what was pushed to the router so the next pass pushes everything (after a router restart)."""
+    def resync_router(self, every_service: bool = False) -> None:
+        """Forget what was pushed to the router so the next pass pushes everything (after a router restart).
+
+        ``every_service``: also push the services with no desired version, so that a router adopted from an
+        earlier control plane loses the servers it still has for them (each push only changes what differs)."""
         with self._lock:
             self._synced.clear()
+            if every_service:
+                for service in self.manifest.order:
+                    self._synced[service] = {"": ()}  # matches no real state: pushed on the next pass
         self.wake.set()
 
     def _publish(self) -> None:

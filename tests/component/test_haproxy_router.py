@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from control_plane import procs
-from control_plane.domain.fleet import Health, Manifest, ServiceDef, VersionSpec
+from control_plane.domain.fleet import Endpoint, Health, Manifest, ServiceDef, VersionSpec
 from control_plane.errors import ConfigError
 from control_plane.routers.haproxy import HAProxyRouter
 from control_plane.runtimes.local import LocalRuntime
@@ -117,3 +117,36 @@ def test_a_port_in_use_is_refused_before_haproxy_starts(stack, tmp_path: Path) -
                           MANIFEST)
     with pytest.raises(ConfigError, match=f"port {settings.edge_port} \\(FLEETDECK_EDGE_PORT\\) is in use"):
         other.start()
+
+
+def test_a_new_router_adopts_the_running_haproxy_and_changes_only_what_differs(stack) -> None:
+    settings, router, runtime = stack
+    runtime.apply([VersionSpec("cart", "v1", 2), VersionSpec("cart", "v2", 1)])
+    router.set_weights("cart", {"v1": 90, "v2": 10})
+    settle(runtime, 3)
+    before = {s.name: (s.addr, s.port, s.weight) for s in router.servers("cart")}
+    # What a restarted control plane does: a fresh router object on the same state dir.
+    successor = HAProxyRouter(settings, MANIFEST, check_inter_ms=500)
+    sent: list[str] = []
+    command = successor.command
+    successor.command = lambda cmd, timeout=5.0: (sent.append(cmd), command(cmd, timeout))[1]  # type: ignore[method-assign]
+    assert successor.adopt()
+    assert successor.pid == router.pid and successor.running()
+    successor.set_weights("cart", {"v1": 90, "v2": 10})
+    endpoints: dict[str, list[Endpoint]] = {"v1": [], "v2": []}
+    for inst in sorted(runtime.instances(), key=lambda i: i.id):
+        endpoints[inst.version].append(Endpoint(inst.id, "127.0.0.1", inst.port))
+    successor.sync_endpoints("cart", endpoints)
+    assert [c for c in sent if not c.startswith("show ")] == [], "nothing differed: nothing changed"
+    assert {s.name: (s.addr, s.port, s.weight) for s in successor.servers("cart")} == before
+    # One instance gone while the control plane was down: only its server goes, the weights follow.
+    endpoints["v1"] = endpoints["v1"][:1]
+    successor.sync_endpoints("cart", endpoints)
+    changes = [c for c in sent if not c.startswith("show ")]
+    assert any(c.startswith("del server svc_cart/v1__2") for c in changes), changes
+    assert not any(c.startswith("add server") for c in changes), changes
+    assert successor.weights("cart") == {"v1": 90, "v2": 10}
+    # Another manifest (another listener) renders another config: that HAProxy is restarted, not adopted.
+    bigger = Manifest([*MANIFEST.services.values(), ServiceDef("orders", "orders", (), index=2)])
+    decision = HAProxyRouter(settings, bigger).check_adoption()
+    assert not decision.adopt and "config differs" in decision.reason

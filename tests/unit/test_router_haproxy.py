@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fleet_fakes import manifest
@@ -12,8 +13,10 @@ from control_plane.errors import DependencyMissing, PermanentError
 from control_plane.metrics.local_prometheus import LocalPrometheus
 from control_plane.metrics.local_prometheus import render_config as render_prometheus
 from control_plane.routers.haproxy import (
+    Adoption,
     HAProxyRouter,
     ServerState,
+    decide_adoption,
     parse_servers_state,
     render_config,
     server_name,
@@ -141,3 +144,36 @@ def test_prometheus_config_uses_http_sd_and_the_scrape_interval(settings) -> Non
     cfg = render_prometheus(settings, "http://127.0.0.1:17000/api/v1/sd/prometheus")
     assert "scrape_interval: 2000ms" in cfg
     assert "http_sd_configs:\n      - url: http://127.0.0.1:17000/api/v1/sd/prometheus" in cfg
+
+
+# --- adopt the HAProxy an earlier control plane left running, or restart it -------------------------
+CFG = "/state/haproxy/haproxy.cfg"
+OURS = ["haproxy", "-db", "-f", CFG]
+
+
+def adoption(**over: Any) -> Adoption:
+    facts: dict[str, Any] = {"pid": 4242, "alive": True, "cmdline": OURS, "config_paths": [CFG],
+                             "running_config": "cfg", "rendered_config": "cfg", "socket_answers": True}
+    facts.update(over)
+    return decide_adoption(**facts)
+
+
+def test_a_live_haproxy_of_this_state_dir_with_the_same_config_that_answers_is_adopted() -> None:
+    d = adoption()
+    assert d.adopt and "4242" in d.reason
+
+
+@pytest.mark.parametrize("over, why", [
+    ({"pid": None}, "no HAProxy pidfile"),
+    ({"alive": False}, "not running"),
+    ({"cmdline": ["haproxy", "-f", "/other/haproxy/haproxy.cfg"]}, "not an HAProxy of this state dir"),
+    ({"cmdline": ["python", "-m", "http.server"]}, "not an HAProxy of this state dir"),
+    ({"cmdline": []}, "not an HAProxy of this state dir"),
+    ({"running_config": None}, "missing"),
+    ({"rendered_config": "cfg with another listener"}, "config differs"),
+    ({"socket_answers": False}, "admin socket"),
+])
+def test_anything_else_is_restarted_and_says_why(over: dict[str, Any], why: str) -> None:
+    d = adoption(**over)
+    assert not d.adopt
+    assert why in d.reason
