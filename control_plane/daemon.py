@@ -72,6 +72,7 @@ class ChildProcess:
     def stop(self, grace: float = 10.0) -> None:
         if self._proc is not None:
             procs.stop_pids([self._proc.pid], grace=grace, reap=lambda: self._proc.poll() if self._proc else None)
+            procs.reap_child(self._proc)
             self._proc = None
         self.pid_path.unlink(missing_ok=True)
 

@@ -6,6 +6,7 @@ import errno
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -36,6 +37,22 @@ def check_ports_free(ports: Iterable[tuple[str, int]], host: str = "127.0.0.1") 
         if not port_is_free(port, host):
             raise ConfigError(f"port {port} ({name}) is in use on {host}; stop what holds it or choose another "
                               f"port with {name}", details={"field": name, "port": port})
+
+
+def reap_child(proc: subprocess.Popen | None, timeout: float = 5.0) -> None:
+    """Wait until a stopped child is really gone and reaped.
+
+    A multi-threaded process (HAProxy, Prometheus) shows as a zombie while its other threads are
+    still exiting, so :func:`pid_alive` already says "dead" when ``waitpid`` cannot reap it yet;
+    dropping the ``Popen`` then would leak it. Kills it if it is somehow still running.
+    """
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -134,5 +134,6 @@ class LocalPrometheus:
         pid = self.pid
         if pid:
             procs.stop_pids([pid], grace=grace, reap=lambda: self._proc.poll() if self._proc else None)
+        procs.reap_child(self._proc)
         self._proc = None
         self.pid_path.unlink(missing_ok=True)

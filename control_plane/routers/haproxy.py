@@ -260,7 +260,7 @@ class HAProxyRouter:
         pid = self.pid
         if pid:
             procs.stop_pids([pid], grace=grace, reap=self._reap)
-        self._reap()
+        procs.reap_child(self._proc)
         self._proc = None
         self.adopted = False
         self.pid_path.unlink(missing_ok=True)
