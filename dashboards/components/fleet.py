@@ -24,8 +24,8 @@ def _service_row(row: rx.Var) -> rx.Component:
         rx.table.cell(rx.hstack(health_dot(row["health_colour"]),
                                 rx.link(row["name"], href="/service?name=" + row["name"].to(str), weight="medium"),
                                 align="center", spacing="2")),
-        rx.table.cell(rx.text(row["versions"], size="2")),
-        rx.table.cell(rx.text(row["instances"], size="2",
+        rx.table.cell(rx.text(_current(row["versions"]), size="2")),
+        rx.table.cell(rx.text(_current(row["instances"]), size="2",
                               color_scheme=rx.cond(row["instances_ok"], "gray", "amber"))),
         _metric_cell(row["rps"], row["rps_trend"], "#3e63dd"),
         _metric_cell(row["error_ratio"], row["error_trend"], "#e5484d"),
@@ -64,11 +64,18 @@ def graph_panel() -> rx.Component:
                 empty("No calls seen in the last 2 minutes.")))
 
 
+def _current(value: Any) -> Any:
+    """``value`` while the page's data is current; a dash once a refresh has failed (never stale as current)."""
+    return rx.cond(AppState.data_ok, value, "—")
+
+
 def _instance_row(row: rx.Var) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.hstack(health_dot(row["health_colour"]), rx.code(row["id"]), spacing="2", align="center")),
-        rx.table.cell(row["version"]), rx.table.cell(row["health"]), rx.table.cell(row["restarts"]),
-        rx.table.cell(row["port"]), rx.table.cell(row["pid"]), rx.table.cell(row["started"]),
+        rx.table.cell(rx.hstack(health_dot(rx.cond(AppState.data_ok, row["health_colour"], "#8b8d98")),
+                                rx.code(row["id"]), spacing="2", align="center")),
+        rx.table.cell(row["version"]), rx.table.cell(_current(row["health"])),
+        rx.table.cell(_current(row["restarts"])),
+        rx.table.cell(row["port"]), rx.table.cell(_current(row["pid"])), rx.table.cell(_current(row["started"])),
         rx.table.cell(rx.cond(AppState.perms["restart"],
                               rx.button("Restart", size="1", variant="soft", color_scheme="orange",
                                         on_click=ServiceState.ask_restart(row["id"]),
@@ -90,7 +97,7 @@ def instances_panel() -> rx.Component:
 def _version_controls(row: rx.Var) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(row["version"], weight="medium")),
-        rx.table.cell(row["instances"].to(str) + " running"),
+        rx.table.cell(_current(row["instances"].to(str) + " running")),
         rx.table.cell(rx.cond(
             AppState.perms["scale"],
             rx.hstack(rx.input(default_value=row["replicas"].to(str), width="60px", size="1",
@@ -98,13 +105,13 @@ def _version_controls(row: rx.Var) -> rx.Component:
                                aria_label="replicas"),
                       rx.button("Scale…", size="1", variant="soft",
                                 on_click=ServiceState.ask_scale(row["version"])), spacing="2"),
-            rx.text(row["replicas"].to(str) + " replicas"))),
+            rx.text(_current(row["replicas"].to(str) + " replicas")))),
         rx.table.cell(rx.cond(
             AppState.perms["set_weights"],
             rx.hstack(rx.input(default_value=row["weight"].to(str), width="60px", size="1",
                                on_change=lambda v: ServiceState.set_weight_input(row["version"], v),
                                aria_label="weight"), rx.text("%"), spacing="1", align="center"),
-            rx.text(row["weight"].to(str) + "%"))),
+            rx.text(_current(row["weight"].to(str) + "%")))),
     )
 
 
