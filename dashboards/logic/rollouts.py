@@ -246,17 +246,22 @@ def verdict_markers(rollout: dict, chart_times: list[float] | None = None) -> li
 
     The charts' x axis is categorical (one label per sample), so a marker must sit on an existing
     label: each verdict is snapped to the nearest chart time when ``chart_times`` is given.
+    Verdicts landing on the same x are merged into one marker labelled with the decisive one
+    (fail over pass over inconclusive), so their labels are never drawn over each other.
     """
-    out = []
+    rank = {"fail": 2, "pass": 1, "inconclusive": 0}
+    by_t: dict[str, dict[str, str]] = {}
     for h in history_rows(rollout):
-        if h["verdict"] not in ("pass", "fail", "inconclusive"):
+        if h["verdict"] not in rank:
             continue
         t = h["at"][-8:]
         if chart_times:
             nearest = min(chart_times, key=lambda c: abs(c - h["epoch"]))
             t = fmt_clock(nearest)
-        out.append({"t": t, "verdict": h["verdict"], "colour": h["colour"]})
-    return out
+        current = by_t.get(t)
+        if current is None or rank[h["verdict"]] > rank[current["verdict"]]:
+            by_t[t] = {"t": t, "verdict": h["verdict"], "colour": h["colour"]}
+    return list(by_t.values())
 
 
 def start_request(service: str, version: str, steps_text: str, analysis_text: str,

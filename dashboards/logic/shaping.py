@@ -287,6 +287,51 @@ def scale_effect(service: str, version: str, current: int, replicas: int) -> str
             f"{current} → {replicas} replicas.")
 
 
+# edge labels: font-size 10 text renders about 8 px a character and 14 px tall (measured on the
+# browser screenshots), baseline at ly (anchor middle)
+LABEL_CHAR_W, LABEL_H, LABEL_GAP = 8.0, 14.0, 2.0
+# where along an edge a label may sit, best first: two thirds of the way, where edges fanning
+# out of one caller have parted, then other points along it
+_LABEL_FRACTIONS = (0.66, 0.5, 0.8, 0.4, 0.88, 0.3, 0.58, 0.74, 0.22)
+
+
+def label_box(label: str, lx: float, ly: float) -> tuple[float, float, float, float]:
+    """The (left, top, right, bottom) box of an edge label drawn centred on ``lx`` with baseline ``ly``."""
+    half = len(label) * LABEL_CHAR_W / 2 + 2
+    return (lx - half, ly - LABEL_H + 2, lx + half, ly + 2)
+
+
+def boxes_overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float],
+                  gap: float = LABEL_GAP) -> bool:
+    return a[0] < b[2] + gap and b[0] < a[2] + gap and a[1] < b[3] + gap and b[1] < a[3] + gap
+
+
+def _place_label(label: str, p1: tuple[float, float], p2: tuple[float, float],
+                 placed: list[tuple[float, float, float, float]]) -> tuple[int, int]:
+    """The first point along the edge whose label box clears every label already placed.
+
+    When no point on the edge is free, the label is moved off the edge vertically, in steps of a
+    line, until it is. The chosen box is appended to ``placed``.
+    """
+    (x1, y1), (x2, y2) = p1, p2
+    if not label:
+        return round(x1 + (x2 - x1) * 0.66), round(y1 + (y2 - y1) * 0.66) - 5
+    candidates = [(x1 + (x2 - x1) * f, y1 + (y2 - y1) * f - 5) for f in _LABEL_FRACTIONS]
+    step = LABEL_H + LABEL_GAP
+    for shift in range(1, 12):
+        for sign in (-1, 1):
+            candidates += [(cx, cy + sign * shift * step) for cx, cy in candidates[:len(_LABEL_FRACTIONS)]]
+    for cx, cy in candidates:
+        lx, ly = round(cx), round(cy)
+        box = label_box(label, lx, ly)
+        if not any(boxes_overlap(box, other) for other in placed):
+            placed.append(box)
+            return lx, ly
+    lx, ly = round(candidates[0][0]), round(candidates[0][1])
+    placed.append(label_box(label, lx, ly))
+    return lx, ly
+
+
 def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: int = 250,
                  window_s: float | None = None) -> dict[str, list]:
     """Positions for the service graph: services in columns by call depth, edges with rate and errors.
@@ -351,6 +396,12 @@ def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: in
         nodes.append({"id": n, "x": x, "y": y, "colour": HEALTH_COLOURS[health], "health": health,
                       "label_y": y + 26})
     out_edges = []
+    # nodes (circle r=11) and their names are taken space too: a label must not sit on them
+    placed: list[tuple[float, float, float, float]] = []
+    for n in nodes:
+        half = len(n["id"]) * 4.6 + 2
+        placed += [(n["x"] - 13, n["y"] - 13, n["x"] + 13, n["y"] + 13),
+                   (n["x"] - half, n["label_y"] - 14, n["x"] + half, n["label_y"] + 3)]
     for src, dst, e in edges:
         (x1, y1), (x2, y2) = pos[src], pos[dst]
         rate = pick(e, "rps", "rate", "call_rate")
@@ -365,9 +416,8 @@ def graph_layout(payload: Any, metrics: Any = None, width: int = 760, height: in
         # errors only when there are some: a fan of "0% err" labels hides the ones that matter
         err_text = f"{fmt_pct(err_ratio)} err" if is_number(err_ratio) and err_ratio > 0 else ""
         label = " · ".join(p for p in (rate_text, err_text) if p)
-        # labels sit two thirds of the way along, where edges fanning out of one caller have parted
-        out_edges.append({"x1": x1 + 12, "y1": y1, "x2": x2 - 12, "y2": y2,
-                          "lx": round(x1 + (x2 - x1) * 0.66), "ly": round(y1 + (y2 - y1) * 0.66) - 5,
+        lx, ly = _place_label(label, (x1, y1), (x2, y2), placed)
+        out_edges.append({"x1": x1 + 12, "y1": y1, "x2": x2 - 12, "y2": y2, "lx": lx, "ly": ly,
                           "label": label,
                           "colour": HEALTH_COLOURS[health_of(err_ratio)] if is_number(err_ratio) else "#8b8d98"})
     return {"nodes": nodes, "edges": out_edges}

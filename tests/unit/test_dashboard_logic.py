@@ -347,3 +347,40 @@ def test_urls():
         "/traces?service=cart&window=15m"
     assert urls.safe_next("//evil.example") == "/" and urls.safe_next("/service?name=cart") == "/service?name=cart"
     assert urls.window_or_default("99y") == "15m" and urls.step_for("24h") == "1080s"
+
+
+def test_graph_edge_labels_never_overlap_on_the_fleets_graph():
+    calls = {"frontend": ["catalog", "cart", "checkout", "recommendation", "orders"],
+             "checkout": ["cart", "catalog", "payment", "shipping", "orders"],
+             "recommendation": ["catalog"]}
+    rates = iter([1.98, 2.18, 0.61, 1.2, 0.33, 0.6, 0.58, 0.57, 0.59, 0.6, 2.4])
+    graph = {"nodes": ["fleetdeck-control-plane"],
+             "edges": [{"source": s, "target": t, "rps": next(rates), "error_ratio": 0.012}
+                                    for s, targets in calls.items() for t in targets]}
+    for g in (graph, {**graph, "edges": [{**e, "error_ratio": 0} for e in graph["edges"]]}):
+        layout = shaping.graph_layout(g)
+        edges = layout["edges"]
+        assert len(edges) == 11 and all(e["label"] for e in edges)
+        boxes = [shaping.label_box(e["label"], e["lx"], e["ly"]) for e in edges]
+        for n in layout["nodes"]:  # nor on a node's circle
+            assert not any(shaping.boxes_overlap(b, (n["x"] - 11, n["y"] - 11, n["x"] + 11, n["y"] + 11), 0)
+                           for b in boxes), n["id"]
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert not shaping.boxes_overlap(a, b), (a, b)
+
+
+def test_verdict_markers_at_the_same_time_merge_into_the_decisive_one():
+    def verdict(seq, at, outcome):
+        return {"seq": seq, "at": at, "kind": "verdict", "phase": "progressing", "reason": "",
+                "data": {"verdict": {"outcome": outcome, "reason": ""}}}
+    rollout = {**ROLLOUT, "history": [verdict(1, 1795752000.0, "inconclusive"), verdict(2, 1795752050.0, "pass"),
+                                      verdict(3, 1795752058.0, "inconclusive"), verdict(4, 1795752059.0, "fail"),
+                                      verdict(5, 1795752060.0, "inconclusive")]}
+    times = [1795752000.0, 1795752060.0]
+    markers = rollouts.verdict_markers(rollout, times)
+    assert [(m["t"], m["verdict"]) for m in markers] == [(formatting.fmt_clock(1795752000.0), "inconclusive"),
+                                                         (formatting.fmt_clock(1795752060.0), "fail")]
+    assert markers[1]["colour"] == "red"
+    only_pass = {**rollout, "history": [verdict(1, 1795752059.0, "inconclusive"), verdict(2, 1795752060.0, "pass")]}
+    assert [m["verdict"] for m in rollouts.verdict_markers(only_pass, times)] == ["pass"]
