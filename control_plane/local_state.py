@@ -22,11 +22,8 @@ PIDFILE = "daemon.pid"
 
 def running_daemon_pid(settings: Settings) -> int | None:
     """The pid of the live daemon of this state dir, if any."""
-    try:
-        pid = int((Path(settings.state_dir).resolve() / PIDFILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if procs.pid_alive(pid) and "control_plane.daemon" in " ".join(procs.process_cmdline(pid)):
+    pid = procs.read_pidfile(Path(settings.state_dir).resolve() / PIDFILE)
+    if pid is not None and procs.pid_alive(pid) and "control_plane.daemon" in " ".join(procs.process_cmdline(pid)):
         return pid
     return None
 
@@ -43,11 +40,8 @@ def leftover_pids(settings: Settings, include_instances: bool = True, include_ha
              (state / "run" / "dashboard.pid", "reflex")]
     pids: list[int] = []
     for f, marker in files:
-        try:
-            pid = int(f.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if procs.pid_alive(pid) and marker in " ".join(procs.process_cmdline(pid)):
+        pid = procs.read_pidfile(f)
+        if pid is not None and procs.pid_alive(pid) and marker in " ".join(procs.process_cmdline(pid)):
             pids.append(pid)
     db_file = settings.control_db_url.removeprefix("sqlite:///")
     if include_instances and (not settings.control_db_url.startswith("sqlite") or Path(db_file).exists()):

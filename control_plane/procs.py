@@ -55,6 +55,14 @@ def reap_child(proc: subprocess.Popen | None, timeout: float = 5.0) -> None:
         proc.wait(timeout=timeout)
 
 
+def read_pidfile(path: Path) -> int | None:
+    """The pid written in ``path``, or None when the file is missing or does not hold a number."""
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
 def pid_alive(pid: int | None) -> bool:
     """Whether ``pid`` is a live (not zombie) process."""
     if not pid or pid <= 0:

@@ -71,10 +71,7 @@ class LocalPrometheus:
     def pid(self) -> int | None:
         if self._proc is not None:
             return self._proc.pid
-        try:
-            return int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
+        return procs.read_pidfile(self.pid_path)
 
     def stop_stale(self) -> None:
         pid = self.pid

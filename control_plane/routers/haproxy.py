@@ -164,10 +164,7 @@ class HAProxyRouter:
     def pid(self) -> int | None:
         if self._proc is not None:
             return self._proc.pid
-        try:
-            return int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
+        return procs.read_pidfile(self.pid_path)
 
     def ports(self) -> list[tuple[str, int]]:
         s = self.settings
@@ -210,10 +207,7 @@ class HAProxyRouter:
         return decision.adopt
 
     def _pidfile_pid(self) -> int | None:
-        try:
-            return int(self.pid_path.read_text().strip())
-        except (OSError, ValueError):
-            return None
+        return procs.read_pidfile(self.pid_path)
 
     def stop_stale(self) -> None:
         """Stop an HAProxy an earlier control plane left behind with this state dir."""
